@@ -10,6 +10,7 @@ import argparse
 import csv
 import fcntl
 import io
+import json
 import os
 import signal
 import sys
@@ -75,6 +76,10 @@ def parse_args(argv=None):
     p.add_argument('--log_dir', default=None, help='TensorBoard scalars per generation')
     p.add_argument('--threads', type=int, default=1,
                    help='TensorFlow threads for this process (0: TensorFlow decides)')
+    p.add_argument('--path_history', default=None,
+                   help='append the population\'s module-usage counts (JSON lines) to this file')
+    p.add_argument('--history_every', type=positive, default=10,
+                   help='generations between --path_history snapshots')
     p.add_argument('--quiet', action='store_true', help='no per-generation progress lines')
     args = p.parse_args(argv)
     if args.N > args.M:
@@ -105,12 +110,14 @@ def settings(args):
 
 def check_writable(path):
     """Fail before training, not after it."""
+    if path is None:
+        return
     try:
         os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
         with open(path, 'a'):
             pass
     except OSError as e:
-        raise OSError('cannot write the results log %s: %s' % (path, e.strerror or e))
+        raise OSError('cannot write %s: %s' % (path, e.strerror or e))
 
 
 def append_row(path, row):
@@ -151,13 +158,19 @@ class Batcher:
         return np.concatenate(out)
 
 
-def evolve(net, sess, task, frozen, batcher, rng, args, log):
+def evolve(net, sess, task, frozen, batcher, rng, args, log, history):
     """One task: tournaments on a fresh random population until a winner's
     fitness reaches the threshold or max_steps generations are played.
     Returns (generations, converged, winner's mask, winner's fitness)."""
     from pathnet import random_population, mutate, path_mask
     population = random_population(rng, args.candi, args.L, args.M, args.N)
     images_per_candidate = args.T * args.batch_size
+
+    def snapshot(generation):
+        if history is not None:
+            counts = sum(path_mask(p, args.M) for p in population).astype(int)
+            history.append({'seed': args.seed, 'task': task + 1, 'generation': generation,
+                            'population': args.candi, 'counts': counts.tolist()})
     best, start = 0.0, time.time()
     for generation in range(1, args.max_steps + 1):
         pair = rng.choice(args.candi, size=2, replace=False)
@@ -169,13 +182,17 @@ def evolve(net, sess, task, frozen, batcher, rng, args, log):
         population[loser] = mutate(population[winner], rng, args.M)
         best = max(best, fitness[w])
         log(task, generation, fitness, best, time.time() - start)
-        if fitness[w] >= args.threshold:
+        solved = fitness[w] >= args.threshold
+        if generation % args.history_every == 0 or solved or generation == args.max_steps:
+            snapshot(generation)
+        if solved:
             return generation, True, masks[w], fitness[w]
     return args.max_steps, False, masks[w], fitness[w]
 
 
 def run(args):
     check_writable(args.results)
+    check_writable(args.path_history)
     started = time.time()
     data = input_data.load_mnist(input_data.default_data_dir(args.data_dir))
     seeds = np.random.SeedSequence(args.seed).spawn(3)
@@ -209,6 +226,7 @@ def run(args):
 
     L, M = args.L, args.M
     results = []
+    history = [] if args.path_history else None
     with pathnet.session(net, args.threads) as sess:
         sess.run(net.init)
         frozen = np.zeros((L, M), np.float32)
@@ -223,7 +241,7 @@ def run(args):
             net.start_task(sess, task, images, labels, keep)
             batcher = Batcher(len(images), batch_rng)
             generations, converged, mask, fitness = evolve(
-                net, sess, task, frozen, batcher, evo_rng, args, log)
+                net, sess, task, frozen, batcher, evo_rng, args, log, history)
             print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s'
                   % (task + 1, tasks[task][0], tasks[task][1],
                      'solved' if converged else 'NOT solved', generations, fitness,
@@ -251,6 +269,9 @@ def run(args):
         print('task %d test accuracy (%d vs %d, winning path): %.4f'
               % (task + 1, tasks[task][0], tasks[task][1], accuracy[task]))
     append_row(args.results, row)
+    if history:
+        with open(args.path_history, 'a') as f:
+            f.write(''.join(json.dumps(h) + '\n' for h in history))
     print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
           % (results[0][0] + results[1][0], results[0][0], results[1][0], overlap), flush=True)
     return row
