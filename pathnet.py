@@ -161,30 +161,29 @@ class PathNet:
             self.start_task_op = tf.group(*ops)
 
     # -- the network on gathered working copies -----------------------------
-    def _gather(self, geopath, frozen):
-        """Working copies of the active modules of C candidates.
+    def _slots(self, geopath, frozen):
+        """The N module slots of each layer of C candidates.
 
         top_k on a 0/1 mask returns the active modules first (lower index
         first on ties), so every layer gets N distinct slots; a slot whose
         module is not on the path is 'off': it adds nothing forward and is
-        never updated, and being distinct it can be scattered back safely."""
-        C = geopath.shape[0]
-        slots = tf.math.top_k(geopath, k=self.N, sorted=True).indices   # [C, L, N]
-        on = tf.cast(tf.gather(geopath, slots, batch_dims=2) > 0, tf.float32)
+        never updated, and being distinct it can be scattered back safely.
+        Returns slots [C, L, N] and float masks on, train [C, L, N]."""
+        C = int(geopath.shape[0])
+        slots = tf.math.top_k(geopath, k=self.N, sorted=True).indices
+        on = tf.gather(geopath, slots, batch_dims=2)
         if frozen is None:
-            frozen_slot = tf.zeros_like(on)
-        else:
-            frozen_slot = tf.gather(tf.tile(frozen[None], [C, 1, 1]), slots, batch_dims=2)
-        train = on * (1.0 - frozen_slot)                                   # [C, L, N]
-        return slots, on, train, C
+            return slots, on, on
+        frozen_slot = tf.gather(tf.tile(frozen[None], [C, 1, 1]), slots, batch_dims=2)
+        return slots, on, on * (1.0 - frozen_slot)
 
     def _layout(self, var, slots_l, l, C):
-        """State variable [M, in, F] -> working copy of C*N slots, laid out
-        so a layer is one matmul: [in, C*N*F] for layer 1 (shared input),
-        [C, in, N*F] above it. Biases [M, F] -> [C*N*F] / [C, 1, N*F]."""
-        g = tf.gather(var, tf.reshape(slots_l, [-1]))       # [C*N, in?, F]
+        """Rows `slots_l` [C, N] of a module variable ([M, in, F] weights or
+        [M, F] biases) laid out so a layer is one matmul: weights [in, C*N*F]
+        for layer 1 (all candidates share the input), [C, in, N*F] above."""
+        g = tf.gather(var, tf.reshape(slots_l, [-1]))
         N, F = self.N, self.filt
-        if len(var.shape) == 2:                              # bias
+        if len(var.shape) == 2:
             return tf.reshape(g, [-1]) if l == 0 else tf.reshape(g, [C, 1, N * F])
         inputs = int(var.shape[1])
         if l == 0:
@@ -192,113 +191,137 @@ class PathNet:
         return tf.reshape(tf.transpose(tf.reshape(g, [C, N, inputs, F]), [0, 2, 1, 3]),
                           [C, inputs, N * F])
 
-    def _unlayout(self, work, l, winner, C, is_bias):
-        """Inverse of _layout for the winner's slots only: -> [N, in?, F]."""
+    def _unlayout(self, work, l, c, is_bias):
+        """Candidate c's slots of a laid-out copy, as module rows [N, in?, F]."""
         N, F = self.N, self.filt
         if is_bias:
-            return tf.reshape(work, [C, N, F])[winner]
+            return tf.reshape(work, [-1, N, F])[c]
         if l == 0:
-            w = tf.reshape(work, [INPUTS, C, N, F])[:, winner]
-            return tf.transpose(w, [1, 0, 2])
-        w = tf.reshape(work[winner], [-1, N, F])
-        return tf.transpose(w, [1, 0, 2])
+            return tf.transpose(tf.reshape(work, [INPUTS, -1, N, F])[:, c], [1, 0, 2])
+        return tf.transpose(tf.reshape(work[c], [-1, N, F]), [1, 0, 2])
 
-    def _forward(self, x, work_w, work_b, readout_w, readout_b, on, C):
-        """Logits [C, batch, 2]. Each module is dense + ReLU; a layer's
-        output is the sum of its active modules."""
+    def _slot_mask(self, m, l, C, is_bias):
+        """A per-slot [C, N] mask broadcast to the laid-out copy of layer l."""
+        mf = tf.reshape(tf.tile(m[:, :, None], [1, 1, self.filt]), [C, -1])
+        if l == 0:
+            return tf.reshape(mf, [-1] if is_bias else [1, -1])
+        return mf[:, None, :]
+
+    def _forward(self, x, ws, bs, readout_w, readout_b, on, train, C):
+        """Logits [C, batch, 2]. A module is dense + ReLU; a layer outputs
+        the sum of its active modules. A frozen module's weights get no
+        gradient, but gradient still flows through it to the layers below."""
         N, F = self.N, self.filt
-        h = tf.nn.relu(tf.matmul(x, work_w[0]) + work_b[0])            # [B, C*N*F]
-        h = tf.reshape(h, [-1, C, N, F]) * on[None, :, 0, :, None]
-        h = tf.transpose(tf.reduce_sum(h, 2), [1, 0, 2])               # [C, B, F]
+
+        def frozen_blend(t, l, is_bias):
+            k = self._slot_mask(train[:, l], l, C, is_bias)
+            return k * t + (1.0 - k) * tf.stop_gradient(t)
+        # Layer 1 has nothing below it, so its blend can act on the small
+        # pre-activations [B, C*N*F] instead of the large weights.
+        z = frozen_blend(tf.matmul(x, ws[0]) + bs[0], 0, True)
+        h = tf.reshape(tf.nn.relu(z), [-1, C, N, F]) * on[None, :, 0, :, None]
+        h = tf.transpose(tf.reduce_sum(h, 2), [1, 0, 2])                 # [C, B, F]
         for l in range(1, self.L):
-            z = tf.nn.relu(tf.matmul(h, work_w[l]) + work_b[l])        # [C, B, N*F]
-            z = tf.reshape(z, [C, -1, N, F]) * on[:, None, l, :, None]
-            h = tf.reduce_sum(z, 2)
+            w, b = frozen_blend(ws[l], l, False), frozen_blend(bs[l], l, False)
+            z = tf.nn.relu(tf.matmul(h, w) + b)                           # [C, B, N*F]
+            h = tf.reduce_sum(tf.reshape(z, [C, -1, N, F]) * on[:, None, l, :, None], 2)
         return tf.matmul(h, readout_w) + readout_b
 
-    def _update(self, p, g, m, v, k, step):
-        """One optimizer step on a working copy; where k is False (off or
-        frozen slots) weights and moments stay exactly as they were."""
-        if self.optimizer == 'sgd':
-            return tf.where_v2(k, p - self.lr * g, p), m, v
-        m2 = tf.where_v2(k, ADAM_BETA1 * m + (1 - ADAM_BETA1) * g, m)
-        v2 = tf.where_v2(k, ADAM_BETA2 * v + (1 - ADAM_BETA2) * tf.square(g), v)
-        lr = self.lr * tf.sqrt(1 - ADAM_BETA2 ** step) / (1 - ADAM_BETA1 ** step)
-        return tf.where_v2(k, p - lr * m2 / (tf.sqrt(v2) + ADAM_EPSILON), p), m2, v2
+    def _copies(self, group, slots, C):
+        """Laid-out copies of [weights..., biases..., readout w, readout b]."""
+        L = self.L
+        out = [self._layout(group[l], slots[:, l], l, C) for l in range(L)]
+        out += [self._layout(group[L + l], slots[:, l], l, C) for l in range(L)]
+        rw = tf.gather(group[2 * L], self.task)
+        rb = tf.gather(group[2 * L + 1], self.task)
+        return out + [tf.tile(rw[None], [C, 1, 1]), tf.tile(rb[None, None], [C, 1, 1])]
 
     def _tournament_op(self):
-        L, N, F, T = self.L, self.N, self.filt, self.T
+        """Both candidates train on scratch copies with the fused optimizer
+        kernels (elementwise Adam in separate ops cost 3/4 of the time)."""
+        L, T, C = self.L, self.T, 2
         with tf.name_scope('tournament'):
-            slots, on, train, C = self._gather(self.geopath, self.frozen)
-            # Working copies: [weights..., biases..., readout w, readout b],
-            # then the same list for each moment.
-            def copies(group):
-                ws = [self._layout(group[l], slots[:, l], l, C) for l in range(L)]
-                bs = [self._layout(group[L + l], slots[:, l], l, C) for l in range(L)]
-                rw = tf.tile(tf.gather(group[2 * L], self.task)[None], [C, 1, 1])
-                rb = tf.tile(tf.gather(group[2 * L + 1], self.task)[None, None], [C, 1, 1])
-                return ws + bs + [rw, rb]
-            params = copies(self.params)
-            m0, v0 = copies(self.moments[0]), copies(self.moments[1])
-            # Per-copy update masks, broadcastable to each working copy.
-            k = tf.cast(train, tf.bool)
-            def mask(l, is_bias):
-                kl = tf.reshape(tf.tile(k[:, l, :, None], [1, 1, F]), [C, N * F])
-                if l == 0:
-                    return tf.reshape(kl, [-1]) if is_bias else tf.reshape(kl, [1, -1])
-                return kl[:, None, :]
-            masks = ([mask(l, False) for l in range(L)] + [mask(l, True) for l in range(L)]
-                     + [tf.constant(True), tf.constant(True)])
+            slots, on, train = self._slots(self.geopath, self.frozen)
+            params = self._copies(self.params, slots, C)
+            moments = [self._copies(m, slots, C) for m in self.moments]
+            # Only trained slots keep their moments: with zero moments and a
+            # zero gradient the fused Adam step leaves a weight exactly as is.
+            k = [self._slot_mask(train[:, l % L], l % L, C, l >= L) for l in range(2 * L)]
+            k += [1.0, 1.0]
+            with tf.name_scope('scratch'):
+                work = [tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
+                work_m = [[tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
+                          for _ in moments]
+            load = [tf.assign(w, p) for w, p in zip(work, params)]
+            load += [tf.assign(w, m * kk) for wm, mm in zip(work_m, moments)
+                     for w, m, kk in zip(wm, mm, k)]
+            with tf.control_dependencies(load):
+                i0 = tf.constant(0) + 0
             n = len(params)
 
-            def body(i, correct, step, *state):
-                p, m, v = state[:n], state[n:2 * n], state[2 * n:]
+            def body(i, correct, step):
+                with tf.control_dependencies([i]):      # read after last update
+                    p = [w.read_value() for w in work]
                 batch = self.batches[i]
                 x = tf.reshape(tf.gather(self.images, batch), [self.batch_size, INPUTS])
                 y = tf.reshape(tf.gather(self.labels, batch), [self.batch_size, CLASSES])
-                logits = self._forward(x, p[:L], p[L:2 * L], p[-2], p[-1], on, C)
+                logits = self._forward(x, p[:L], p[L:2 * L], p[-2], p[-1], on, train, C)
                 loss = tf.nn.softmax_cross_entropy_with_logits_v2(
                     labels=tf.tile(y[None], [C, 1, 1]), logits=logits)
                 # Candidates own disjoint copies, so one gradient of the summed
                 # loss is each candidate's own gradient.
-                grads = tf.gradients(tf.reduce_sum(tf.reduce_mean(loss, 1)), list(p))
-                hits = tf.equal(tf.argmax(logits, 2), tf.argmax(y, 1)[None])
+                grads = tf.gradients(tf.reduce_sum(tf.reduce_mean(loss, 1)), p)
+                hits = tf.cast(tf.equal(tf.argmax(logits, 2), tf.argmax(y, 1)[None]), tf.int32)
                 step = step + 1.0
-                new = [self._update(*a, step) for a in zip(p, grads, m, v, masks)]
-                return ([i + 1, correct + tf.reduce_sum(tf.cast(hits, tf.int32), 1), step]
-                        + [u[0] for u in new] + [u[1] for u in new] + [u[2] for u in new])
+                # The reads above may alias the scratch buffers, which the
+                # kernels update in place: every gradient first.
+                with tf.control_dependencies(grads + [hits]):
+                    grads = [tf.identity(g) for g in grads]
+                if self.optimizer == 'sgd':
+                    updates = [tf.raw_ops.ApplyGradientDescent(var=w, alpha=self.lr, delta=g)
+                               for w, g in zip(work, grads)]
+                else:
+                    updates = [tf.raw_ops.ApplyAdam(
+                        var=w, m=m, v=v, beta1_power=ADAM_BETA1 ** step,
+                        beta2_power=ADAM_BETA2 ** step, lr=self.lr, beta1=ADAM_BETA1,
+                        beta2=ADAM_BETA2, epsilon=ADAM_EPSILON, grad=g)
+                        for w, m, v, g in zip(work, work_m[0], work_m[1], grads)]
+                with tf.control_dependencies(updates):
+                    return i + 1, correct + tf.reduce_sum(hits, 1), step
 
-            out = tf.while_loop(lambda i, *_: i < T, body,
-                                [tf.constant(0), tf.zeros([C], tf.int32), self.step]
-                                + params + m0 + v0, parallel_iterations=1)
-            self.correct = out[1]
+            _, self.correct, step = tf.while_loop(
+                lambda i, *_: i < T, body, [i0, tf.zeros([C], tf.int32), self.step + 0.0],
+                parallel_iterations=1)
             # Ties go to the first candidate.
             self.winner = tf.cast(self.correct[1] > self.correct[0], tf.int32)
-            trained = out[3:]
-            winner_slots = tf.gather(slots, self.winner)                    # [L, N]
-            writes = [tf.assign(self.step, out[2])]
-            for group, start in ((self.params, 0), (self.moments[0], n), (self.moments[1], 2 * n)):
-                for j in range(n):
-                    work, var = trained[start + j], group[j]
-                    if j < 2 * L:
-                        l = j % L
-                        value = self._unlayout(work, l, self.winner, C, is_bias=j >= L)
-                        writes.append(tf.scatter_update(var, winner_slots[l], value))
-                    else:
-                        writes.append(tf.scatter_update(var, [self.task],
-                                                        tf.gather(work, self.winner)[None]
-                                                        if j == 2 * L else
-                                                        tf.gather(work, self.winner)))
+            win_slots = tf.gather(slots, self.winner)                       # [L, N]
+            win_train = tf.gather(train, self.winner) > 0
+            with tf.control_dependencies([self.correct, step]):
+                writes = [tf.assign(self.step, step)]
+                for state, start, scratch in ((self.params, params, work),
+                                              (self.moments[0], moments[0], work_m[0]),
+                                              (self.moments[1], moments[1], work_m[1])):
+                    for j in range(2 * L):
+                        l, is_bias = j % L, j >= L
+                        trained = self._unlayout(scratch[j].read_value(), l, self.winner, is_bias)
+                        before = self._unlayout(start[j], l, 0, is_bias)   # same for both
+                        keep = tf.reshape(win_train[l], [self.N] + [1] * (2 - is_bias))
+                        writes.append(tf.scatter_update(state[j], win_slots[l],
+                                                        tf.where_v2(keep, trained, before)))
+                    for j in (2 * L, 2 * L + 1):
+                        writes.append(tf.scatter_update(
+                            state[j], self.task[None],
+                            tf.reshape(tf.gather(scratch[j].read_value(), self.winner),
+                                       [1, -1] + ([CLASSES] if j == 2 * L else []))))
             self.tournament_op = tf.group(*writes)
 
     def _eval_op(self):
         with tf.name_scope('evaluate'):
-            slots, on, _, C = self._gather(self.eval_geopath, None)
-            ws = [self._layout(self.weights[l], slots[:, l], l, C) for l in range(self.L)]
-            bs = [self._layout(self.biases[l], slots[:, l], l, C) for l in range(self.L)]
-            rw = tf.gather(self.readout_w, self.task)[None]
-            rb = tf.gather(self.readout_b, self.task)[None, None]
-            logits = self._forward(self.images_in, ws, bs, rw, rb, on, C)[0]
+            slots, on, _ = self._slots(self.eval_geopath, None)
+            p = self._copies(self.params, slots, 1)
+            L = self.L
+            logits = self._forward(self.images_in, p[:L], p[L:2 * L], p[-2], p[-1],
+                                   on, on, 1)[0]
             hits = tf.equal(tf.argmax(logits, 1), tf.argmax(self.labels_in, 1))
             self.accuracy = tf.reduce_mean(tf.cast(hits, tf.float32))
 
