@@ -6,20 +6,23 @@ super network. One row per experiment goes to the results log.
 
     python binary_mnist_pathnet.py [--seed 1] [--quiet] ...
 """
-import argparse
-import csv
-import fcntl
-import io
-import json
-import os
-import signal
-import sys
 import time
-from datetime import datetime, timezone
 
-import numpy as np
+PROCESS_START = time.time()   # before the imports: they count as start-up
 
-import input_data
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import fcntl  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import input_data  # noqa: E402
 
 COLUMNS = ['timestamp', 'seed', 'control', 'task1', 'task2',
            'task1_generations', 'task2_generations', 'overlap',
@@ -120,24 +123,46 @@ def check_writable(path):
         raise OSError('cannot write %s: %s' % (path, e.strerror or e))
 
 
-def append_row(path, row):
-    """One locked write: concurrent runs never interleave or lose a row."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator='\n').writerow([row[c] for c in COLUMNS])
-    # Ctrl-C or SIGTERM now would lose the row or the summary: hold them.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+class Interrupts:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, except while the results
+    are being written: the run is complete then, and finishes, so it either
+    records everything or nothing. (Blocking the signals instead does not
+    work: TensorFlow's threads would still take them.)"""
+
+    def __init__(self):
+        self.holding = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, *_):
+        if not self.holding:
+            raise KeyboardInterrupt
+
+    def __enter__(self):
+        self.holding = True
+
+    def __exit__(self, *exc):
+        self.holding = False
+
+
+def append_locked(path, text, header=None):
+    """One locked write: concurrent runs never interleave or lose a line."""
     with open(path, 'a', newline='') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            data = buf.getvalue()
-            if f.seek(0, os.SEEK_END) == 0:
-                data = ','.join(COLUMNS) + '\n' + data
-            f.write(data)
+            if header and f.seek(0, os.SEEK_END) == 0:
+                text = header + text
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def append_row(path, row):
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator='\n').writerow([row[c] for c in COLUMNS])
+    append_locked(path, buf.getvalue(), header=','.join(COLUMNS) + '\n')
 
 
 class Batcher:
@@ -190,7 +215,7 @@ def evolve(net, sess, task, frozen, batcher, rng, args, log, history):
     return args.max_steps, False, masks[w], fitness[w]
 
 
-def run(args):
+def run(args, interrupts):
     check_writable(args.results)
     check_writable(args.path_history)
     started = time.time()
@@ -203,8 +228,10 @@ def run(args):
     test = [input_data.binary_task(data['test_images'], data['test_labels'], a, b,
                                    args.noise, data_rng) for a, b in tasks]
     del data
+    data_done = time.time()
 
     import pathnet
+    imported = time.time()
     net = pathnet.PathNet(L=args.L, M=args.M, N=args.N, filt=args.filt, T=args.T,
                           batch_size=args.batch_size, learning_rate=args.learning_rate,
                           optimizer=args.optimizer, tasks=2, seed=args.seed)
@@ -224,6 +251,9 @@ def run(args):
             print('task %d  gen %4d  fitness %.4f %.4f  best %.4f  %6.1fs'
                   % (task + 1, generation, fitness[0], fitness[1], best, seconds), flush=True)
 
+    print('ready %.1fs after start: imports %.1fs, data %.1fs, graph %.1fs'
+          % (time.time() - PROCESS_START, started - PROCESS_START + imported - data_done,
+             data_done - started, time.time() - imported), flush=True)
     L, M = args.L, args.M
     results = []
     history = [] if args.path_history else None
@@ -268,21 +298,21 @@ def run(args):
         row[t + 'path'] = pathnet.mask_to_str(mask)
         print('task %d test accuracy (%d vs %d, winning path): %.4f'
               % (task + 1, tasks[task][0], tasks[task][1], accuracy[task]))
-    append_row(args.results, row)
-    if history:
-        with open(args.path_history, 'a') as f:
-            f.write(''.join(json.dumps(h) + '\n' for h in history))
-    print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
-          % (results[0][0] + results[1][0], results[0][0], results[1][0], overlap), flush=True)
+    with interrupts:
+        append_row(args.results, row)
+        if history:
+            append_locked(args.path_history, ''.join(json.dumps(h) + '\n' for h in history))
+        print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
+              % (results[0][0] + results[1][0], results[0][0], results[1][0], overlap),
+              flush=True)
     return row
 
 
 def main(argv=None):
     args = parse_args(argv)
-    # SIGTERM ends the run like Ctrl-C: nothing is appended to the log.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    interrupts = Interrupts()
     try:
-        run(args)
+        run(args, interrupts)
     except KeyboardInterrupt:
         print('interrupted: nothing was written to %s' % args.results, file=sys.stderr)
         return 130

@@ -1,0 +1,288 @@
+"""Plot PathNet's binary-MNIST transfer results (Fernando et al. 2017).
+
+From the results logs of binary_mnist_pathnet.py: generations against the
+overlap of the two tasks' paths (the 2017 figure), overlap against chance,
+and each task's generations.
+
+    python plot_overlap.py [LOG ...] [-o OUT.png] [--control pathnet] [--show]
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+from collections import Counter
+from fractions import Fraction
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
+DEFAULT_OUT = 'results/overlap_generations.png'
+OTHER_FIGURES = ('overlap_histogram', 'generations_histogram')
+INTS = ('task1_generations', 'task2_generations', 'overlap',
+        'task1_converged', 'task2_converged', 'L', 'M', 'N')
+GENERATIONS = 'generations (tournaments)'
+
+
+class PlotError(Exception):
+    """Reported as one line on stderr, never as a traceback."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('logs', nargs='*', metavar='LOG', default=[DEFAULT_LOG],
+                   help='results logs, concatenated (e.g. one per job of a cluster array)')
+    p.add_argument('-o', '--out', default=DEFAULT_OUT, metavar='OUT.png',
+                   help='figure 1 (generations against overlap); figures 2 and 3 go next to it '
+                        'as OUT_overlap_histogram.png and OUT_generations_histogram.png (without '
+                        '-o: results/overlap_histogram.png, results/generations_histogram.png)')
+    p.add_argument('--control', choices=['pathnet', 'scratch', 'finetune'], default='pathnet',
+                   help='plot the rows of this control only')
+    p.add_argument('--show', action='store_true', help='also open the figures in a window')
+    return p.parse_args(argv)
+
+
+def read_log(paths):
+    """All rows of all logs, the columns in INTS as ints."""
+    rows = []
+    for path in paths:
+        try:
+            with open(path, newline='') as f:
+                found = parse_rows(csv.DictReader(f), path)
+        except OSError as e:
+            raise PlotError('cannot read %s: %s' % (path, e.strerror or e))
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise PlotError('%s is not a CSV results log (%s)' % (path, e))
+        # A job that is still running (or died) leaves an empty log: with
+        # several logs that is no reason to refuse to plot the others.
+        if not found and len(paths) > 1:
+            print('warning: %s has no data rows, skipped' % path, file=sys.stderr)
+        rows += found
+    if not rows:
+        raise PlotError('no data rows in %s' % ', '.join(paths))
+    return rows
+
+
+def parse_rows(reader, path):
+    if reader.fieldnames is None:
+        return []
+    missing = [c for c in ('control',) + INTS if c not in reader.fieldnames]
+    if missing:
+        raise PlotError('%s: no column %s in the header' % (path, ', '.join(missing)))
+    rows = []
+    for record in reader:
+        where = '%s line %d' % (path, reader.line_num)
+        if None in record:   # an unquoted comma: the columns are shifted
+            raise PlotError('%s: more fields than the header has columns' % where)
+        row = {'control': record['control'], 'settings': record.get('settings') or ''}
+        for c in INTS:
+            try:
+                row[c] = int(record[c])
+            except (TypeError, ValueError):
+                raise PlotError('%s: %s should be an integer, got %s' % (
+                    where, c, 'nothing' if record[c] is None else repr(record[c])))
+        if not (1 <= row['N'] <= row['M'] and row['L'] >= 1 and {
+                row['task1_converged'], row['task2_converged']} <= {0, 1}
+                and 0 <= row['overlap'] <= row['L'] * row['N']
+                and min(row['task1_generations'], row['task2_generations']) >= 0):
+            raise PlotError('%s: impossible L, M, N, overlap, converged or generations' % where)
+        rows.append(row)
+    return rows
+
+
+def select(rows, control):
+    """The rows of one control, and a count of the others by control."""
+    chosen = [r for r in rows if r['control'] == control]
+    others = Counter(r['control'] for r in rows if r['control'] != control)
+    if not chosen:
+        raise PlotError('no %s rows (found %s); choose with --control' % (
+            control, ', '.join('%s: %d' % kv for kv in sorted(others.items()))))
+    shapes = sorted({(r['L'], r['M'], r['N']) for r in chosen})
+    if len(shapes) > 1:
+        raise PlotError('the %s rows mix network sizes L/M/N %s; the chance distribution '
+                        'needs one' % (control, ', '.join('%d/%d/%d' % s for s in shapes)))
+    return chosen, others
+
+
+def comb(n, k):
+    """math.comb, which is Python 3.8+ (TensorFlow 1.15 needs 3.7)."""
+    return math.factorial(n) // math.factorial(k) // math.factorial(n - k) if 0 <= k <= n else 0
+
+
+def surjections(n, k):
+    """Ways for n labelled draws to hit each of k given values at least once."""
+    return sum((-1) ** t * comb(k, t) * (k - t) ** n for t in range(k + 1))
+
+
+def chance_distribution(L, M, N):
+    """P(overlap = 0..L*N) for two independent random paths, exactly.
+
+    In one layer a path draws N genes from 0..M-1 with replacement; the set S
+    of its active modules has k distinct elements with probability
+    C(M, k) surj(N, k) / M^N and, given k, is any k-subset alike, so
+    |S1 & S2| is hypergeometric given both sizes. Layers are independent:
+    their distributions convolve."""
+    size = [Fraction(comb(M, k) * surjections(N, k), M ** N) for k in range(N + 1)]
+    layer = [Fraction(0)] * (N + 1)
+    for k in range(1, min(N, M) + 1):
+        for j in range(1, min(N, M) + 1):
+            for i in range(min(k, j) + 1):
+                layer[i] += size[k] * size[j] * Fraction(
+                    comb(k, i) * comb(M - k, j - i), comb(M, j))
+    dist = np.array([1.0])
+    for _ in range(L):
+        dist = np.convolve(dist, np.array(layer, dtype=float))
+    return dist
+
+
+def simulate_overlap(L, M, N, pairs, seed):
+    """The distribution of chance_distribution, from `pairs` random pairs of paths."""
+    genes = np.random.default_rng(seed).integers(0, M, size=(2, pairs, L, N))
+    masks = np.zeros((2, pairs, L, M), bool)
+    np.put_along_axis(masks, genes, True, axis=3)
+    overlaps = (masks[0] & masks[1]).sum(axis=(1, 2))
+    return np.bincount(overlaps, minlength=L * N + 1) / pairs
+
+
+def chance_p_value(overlaps, dist):
+    """P(mean overlap >= the observed mean) for as many pairs of random paths:
+    their summed overlap has the len(overlaps)-fold convolution of dist."""
+    total = np.array([1.0])
+    for _ in overlaps:
+        total = np.convolve(total, dist)
+    return min(1.0, float(total[int(np.sum(overlaps)):].sum()))
+
+def tabulate(rows, dist):
+    """What the figures and the summary show, computed once."""
+    t = {c: np.array([r[c] for r in rows], dtype=int) for c in INTS}
+    t['both'] = (t['task1_converged'] == 1) & (t['task2_converged'] == 1)
+    t['done'] = [t['task%d_generations' % k][t['task%d_converged' % k] == 1] for k in (1, 2)]
+    t['chance'], t['chance_mean'] = dist, float(dist @ np.arange(len(dist)))
+    t['p'] = chance_p_value(t['overlap'], dist)
+    r = rows[0]
+    t['top'], t['what'] = r['L'] * r['N'], '%s, L=%d M=%d N=%d' % (
+        r['control'], r['L'], r['M'], r['N'])
+    return t
+
+
+def plot_generations_vs_overlap(t):
+    both, top = t['both'], t['top']
+    x = t['overlap'][both]
+    # Seeded so that the same log always gives the same picture.
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(x))
+    n = np.bincount(x, minlength=top + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, y, what in ((axes[0], t['task1_generations'] + t['task2_generations'],
+                         'task 1 + task 2'), (axes[1], t['task2_generations'], 'task 2')):
+        y = y[both]
+        ax.scatter(x + jitter, y, s=16, alpha=0.5, label='one experiment (jittered)')
+        groups = [y[x == v] for v in np.unique(x)]
+        ax.errorbar(np.unique(x), [g.mean() for g in groups], capsize=4, fmt='o-', color='k',
+                    yerr=[g.std(ddof=1) / math.sqrt(len(g)) if len(g) > 1 else 0 for g in groups],
+                    label='mean \u00b1 standard error')
+        ax.set_xticks(range(top + 1))   # labels: in one call only from matplotlib 3.5
+        ax.set_xticklabels(['%d\nn=%d' % (v, n[v]) if n[v] else str(v)
+                            for v in range(top + 1)], fontsize=8)
+        ax.set(xlim=(-0.5, top + 0.5), title='%s against overlap' % what,
+               xlabel='overlap: modules on both tasks\' paths (of L\u00b7N = %d)' % top,
+               ylabel='%s, %s' % (what, GENERATIONS))
+        ax.legend(fontsize=8)
+    fig.suptitle('Generations against overlap (%s): n=%d experiments, %d not converged '
+                 'left out' % (t['what'], both.sum(), len(both) - both.sum()))
+    return fig
+
+
+def plot_overlap_histogram(t):
+    x, values = t['overlap'], np.arange(t['top'] + 1)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.bar(values, np.bincount(x, minlength=len(values)), width=0.8, alpha=0.6,
+           label='observed: n=%d, mean %.2f' % (len(x), x.mean()))
+    ax.plot(values, len(x) * t['chance'], 'o--', color='tab:red',
+            label='chance (paths drawn at random): expected, mean %.2f' % t['chance_mean'])
+    ax.set(xticks=values, xlabel='overlap: modules on both tasks\' paths', ylabel='experiments',
+           title='Overlap of the two tasks\' paths (%s), n=%d\nP(mean overlap \u2265 %.2f by '
+                 'chance) = %.2g' % (t['what'], len(x), x.mean(), t['p']))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_generations_histogram(t):
+    everything = np.concatenate(t['done'])
+    bins = np.histogram_bin_edges(everything, bins='auto') if len(everything) else 10
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for k, g in zip((1, 2), t['done']):
+        ax.hist(g, bins=bins, histtype='step', linewidth=2, label='task %d: n=%d' % (k, len(g))
+                + (', median %g, mean %.1f' % (np.median(g), g.mean()) if len(g) else ''))
+    left_out = [len(t['overlap']) - len(g) for g in t['done']]
+    ax.set(xlabel=GENERATIONS + ' to solve the task', ylabel='experiments',
+           title='Generations per task (%s)\nnot converged, left out: task 1 %d, task 2 %d'
+                 % (t['what'], *left_out))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def summary(rows, others, t, logs):
+    n = len(rows)
+    lines = ['%d experiments (%s) from %d log(s); skipped %d rows of other controls%s' % (
+        n, t['what'], len(logs), sum(others.values()),
+        ''.join(' (%s: %d)' % kv for kv in sorted(others.items()))),
+        'converged: task 1 %d/%d, task 2 %d/%d, both %d/%d' % (
+            len(t['done'][0]), n, len(t['done'][1]), n, t['both'].sum(), n)]
+    for k, g in zip((1, 2), t['done']):
+        lines.append('task %d generations (converged): ' % k + (
+            'mean %.1f, median %g' % (g.mean(), np.median(g)) if len(g) else 'none'))
+    lines.append('overlap: mean %.2f (all %d experiments) vs chance %.2f; P(mean >= %.2f by '
+                 'chance) = %.2g' % (t['overlap'].mean(), n, t['chance_mean'],
+                                     t['overlap'].mean(), t['p']))
+    settings = Counter(r['settings'] for r in rows)
+    if len(settings) > 1:
+        lines.append('note: the rows mix %d settings: %s' % (len(settings), '; '.join(
+            '%r: %d' % kv for kv in sorted(settings.items()))))
+    return '\n'.join(lines)
+
+
+def output_paths(out):
+    stem, ext = os.path.splitext(out)
+    ext = ext or '.png'   # matplotlib chooses the format by the extension
+    if out == DEFAULT_OUT:
+        return [out] + [os.path.join('results', name + ext) for name in OTHER_FIGURES]
+    return [stem + ext] + ['%s_%s%s' % (stem, name, ext) for name in OTHER_FIGURES]
+
+
+def save(fig, path):
+    try:
+        os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    except (OSError, ValueError) as e:
+        raise PlotError('cannot write %s: %s' % (path, getattr(e, 'strerror', None) or e))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not args.show:
+        plt.switch_backend('Agg')
+    try:
+        rows, others = select(read_log(args.logs), args.control)
+        t = tabulate(rows, chance_distribution(rows[0]['L'], rows[0]['M'], rows[0]['N']))
+        paths = output_paths(args.out)
+        for plot, path in zip((plot_generations_vs_overlap, plot_overlap_histogram,
+                               plot_generations_histogram), paths):
+            save(plot(t), path)
+    except PlotError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+    finally:
+        if not args.show:
+            plt.close('all')
+    print(summary(rows, others, t, args.logs))
+    print('wrote ' + ', '.join(paths))
+    if args.show:
+        plt.show()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
