@@ -133,21 +133,21 @@ def load_mnist(data_dir, download_missing=True, mirrors=None):
 
 
 def salt_and_pepper(images, rate, rng):
-    """Each pixel, with probability `rate`, becomes 0 or 1 (even odds).
-
-    One uniform draw per pixel decides both whether and which way."""
+    """Each pixel, with probability `rate`, becomes 0 or 1 (even odds), in
+    place. One uniform draw per pixel decides both whether and which way."""
     u = rng.random(images.shape, dtype=np.float32)
-    out = np.where(u < rate, (u >= rate / 2).astype(np.float32), images)
-    return out.astype(np.float32, copy=False)
+    np.copyto(images, u >= rate / 2, where=u < rate)
+    return images
 
 
 def binary_task(images, labels, a, b, noise, rng):
     """Images of classes a and b as float32 [n, 784] in [0, 1] with noise,
     and one-hot labels [n, 2] (class a -> column 0)."""
     keep = (labels == a) | (labels == b)
-    x = images[keep].astype(np.float32) / 255.0
+    x = images[keep].astype(np.float32)
+    np.divide(x, 255.0, out=x)
     if noise > 0:
-        x = salt_and_pepper(x, noise, rng)
+        salt_and_pepper(x, noise, rng)
     y = np.zeros((len(x), 2), np.float32)
     y[np.arange(len(x)), (labels[keep] == b).astype(int)] = 1.0
     return x, y

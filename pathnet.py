@@ -168,20 +168,21 @@ class PathNet:
         first on ties), so every layer gets N distinct slots; a slot whose
         module is not on the path is 'off': it adds nothing forward and is
         never updated, and being distinct it can be scattered back safely.
-        Returns slots [C, L, N] and float masks on, train [C, L, N]."""
+        Returns, per layer, slots [C, N] and float masks on, train [C, N]."""
         C = int(geopath.shape[0])
-        slots = tf.math.top_k(geopath, k=self.N, sorted=True).indices
+        slots = tf.math.top_k(geopath, k=self.N, sorted=True).indices        # [C, L, N]
         on = tf.gather(geopath, slots, batch_dims=2)
-        if frozen is None:
-            return slots, on, on
-        frozen_slot = tf.gather(tf.tile(frozen[None], [C, 1, 1]), slots, batch_dims=2)
-        return slots, on, on * (1.0 - frozen_slot)
+        train = on
+        if frozen is not None:
+            frozen = tf.tile(tf.expand_dims(frozen, 0), [C, 1, 1])
+            train = on * (1.0 - tf.gather(frozen, slots, batch_dims=2))
+        return [tf.unstack(t, axis=1) for t in (slots, on, train)]
 
-    def _layout(self, var, slots_l, l, C):
-        """Rows `slots_l` [C, N] of a module variable ([M, in, F] weights or
+    def _layout(self, var, slots, l, C):
+        """Rows `slots` [C, N] of a module variable ([M, in, F] weights or
         [M, F] biases) laid out so a layer is one matmul: weights [in, C*N*F]
         for layer 1 (all candidates share the input), [C, in, N*F] above."""
-        g = tf.gather(var, tf.reshape(slots_l, [-1]))
+        g = tf.gather(var, tf.reshape(slots, [-1]))
         N, F = self.N, self.filt
         if len(var.shape) == 2:
             return tf.reshape(g, [-1]) if l == 0 else tf.reshape(g, [C, 1, N * F])
@@ -195,83 +196,83 @@ class PathNet:
         """Candidate c's slots of a laid-out copy, as module rows [N, in?, F]."""
         N, F = self.N, self.filt
         if is_bias:
-            return tf.reshape(work, [-1, N, F])[c]
+            return tf.gather(tf.reshape(work, [-1, N, F]), c)
         if l == 0:
-            return tf.transpose(tf.reshape(work, [INPUTS, -1, N, F])[:, c], [1, 0, 2])
-        return tf.transpose(tf.reshape(work[c], [-1, N, F]), [1, 0, 2])
+            return tf.transpose(tf.gather(tf.reshape(work, [INPUTS, -1, N, F]), c, axis=1),
+                                [1, 0, 2])
+        return tf.transpose(tf.reshape(tf.gather(work, c), [-1, N, F]), [1, 0, 2])
 
-    def _slot_mask(self, m, l, C, is_bias):
-        """A per-slot [C, N] mask broadcast to the laid-out copy of layer l."""
-        mf = tf.reshape(tf.tile(m[:, :, None], [1, 1, self.filt]), [C, -1])
-        if l == 0:
-            return tf.reshape(mf, [-1] if is_bias else [1, -1])
-        return mf[:, None, :]
+    def _slot_mask(self, m, l, C):
+        """A per-slot mask [C, N] spread over a laid-out copy of layer l:
+        [C*N*F] in layer 1, [C, 1, N*F] above (broadcasts to weights too)."""
+        mf = tf.tile(tf.reshape(m, [C, self.N, 1]), [1, 1, self.filt])
+        return tf.reshape(mf, [-1] if l == 0 else [C, 1, -1])
 
-    def _forward(self, x, ws, bs, readout_w, readout_b, on, train, C):
+    def _forward(self, x, ws, bs, readout_w, readout_b, on, keep, C):
         """Logits [C, batch, 2]. A module is dense + ReLU; a layer outputs
-        the sum of its active modules. A frozen module's weights get no
-        gradient, but gradient still flows through it to the layers below."""
+        the sum of its active modules (`on`, per layer [C, N]). Where the
+        slot mask `keep` (per layer, as _slot_mask) is 0 the module is
+        frozen: its weights get no gradient, but gradient still flows
+        through it to the layers below."""
         N, F = self.N, self.filt
 
-        def frozen_blend(t, l, is_bias):
-            k = self._slot_mask(train[:, l], l, C, is_bias)
+        def frozen_blend(t, k):
             return k * t + (1.0 - k) * tf.stop_gradient(t)
         # Layer 1 has nothing below it, so its blend can act on the small
         # pre-activations [B, C*N*F] instead of the large weights.
-        z = frozen_blend(tf.matmul(x, ws[0]) + bs[0], 0, True)
-        h = tf.reshape(tf.nn.relu(z), [-1, C, N, F]) * on[None, :, 0, :, None]
-        h = tf.transpose(tf.reduce_sum(h, 2), [1, 0, 2])                 # [C, B, F]
+        z = frozen_blend(tf.matmul(x, ws[0]) + bs[0], keep[0])
+        h = tf.reshape(tf.nn.relu(z), [-1, C, N, F]) * tf.reshape(on[0], [1, C, N, 1])
+        h = tf.transpose(tf.reduce_sum(h, 2), [1, 0, 2])                  # [C, B, F]
         for l in range(1, self.L):
-            w, b = frozen_blend(ws[l], l, False), frozen_blend(bs[l], l, False)
-            z = tf.nn.relu(tf.matmul(h, w) + b)                           # [C, B, N*F]
-            h = tf.reduce_sum(tf.reshape(z, [C, -1, N, F]) * on[:, None, l, :, None], 2)
+            w, b = frozen_blend(ws[l], keep[l]), frozen_blend(bs[l], keep[l])
+            z = tf.nn.relu(tf.matmul(h, w) + b)                            # [C, B, N*F]
+            h = tf.reduce_sum(tf.reshape(z, [C, -1, N, F]) * tf.reshape(on[l], [C, 1, N, 1]), 2)
         return tf.matmul(h, readout_w) + readout_b
 
     def _copies(self, group, slots, C):
         """Laid-out copies of [weights..., biases..., readout w, readout b]."""
         L = self.L
-        out = [self._layout(group[l], slots[:, l], l, C) for l in range(L)]
-        out += [self._layout(group[L + l], slots[:, l], l, C) for l in range(L)]
+        out = [self._layout(group[l], slots[l], l, C) for l in range(L)]
+        out += [self._layout(group[L + l], slots[l], l, C) for l in range(L)]
         rw = tf.gather(group[2 * L], self.task)
         rb = tf.gather(group[2 * L + 1], self.task)
-        return out + [tf.tile(rw[None], [C, 1, 1]), tf.tile(rb[None, None], [C, 1, 1])]
+        return out + [tf.tile(tf.expand_dims(rw, 0), [C, 1, 1]),
+                      tf.tile(tf.reshape(rb, [1, 1, CLASSES]), [C, 1, 1])]
 
     def _tournament_op(self):
         """Both candidates train on scratch copies with the fused optimizer
         kernels (elementwise Adam in separate ops cost 3/4 of the time)."""
-        L, T, C = self.L, self.T, 2
+        L, T, C, B = self.L, self.T, 2, self.batch_size
         with tf.name_scope('tournament'):
             slots, on, train = self._slots(self.geopath, self.frozen)
+            keep = [self._slot_mask(train[l], l, C) for l in range(L)]
             params = self._copies(self.params, slots, C)
             moments = [self._copies(m, slots, C) for m in self.moments]
-            # Only trained slots keep their moments: with zero moments and a
-            # zero gradient the fused Adam step leaves a weight exactly as is.
-            k = [self._slot_mask(train[:, l % L], l % L, C, l >= L) for l in range(2 * L)]
-            k += [1.0, 1.0]
             with tf.name_scope('scratch'):
                 work = [tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
                 work_m = [[tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
                           for _ in moments]
+            # Only trained slots keep their moments: with zero moments and a
+            # zero gradient the fused Adam step leaves a weight exactly as is.
             load = [tf.assign(w, p) for w, p in zip(work, params)]
-            load += [tf.assign(w, m * kk) for wm, mm in zip(work_m, moments)
-                     for w, m, kk in zip(wm, mm, k)]
+            load += [tf.assign(w, m * k) for wm, mm in zip(work_m, moments)
+                     for w, m, k in zip(wm, mm, keep + keep + [1.0, 1.0])]
             with tf.control_dependencies(load):
                 i0 = tf.constant(0) + 0
-            n = len(params)
 
             def body(i, correct, step):
                 with tf.control_dependencies([i]):      # read after last update
                     p = [w.read_value() for w in work]
-                batch = self.batches[i]
-                x = tf.reshape(tf.gather(self.images, batch), [self.batch_size, INPUTS])
-                y = tf.reshape(tf.gather(self.labels, batch), [self.batch_size, CLASSES])
-                logits = self._forward(x, p[:L], p[L:2 * L], p[-2], p[-1], on, train, C)
+                batch = tf.gather(self.batches, i)
+                x = tf.reshape(tf.gather(self.images, batch), [B, INPUTS])
+                y = tf.reshape(tf.gather(self.labels, batch), [1, B, CLASSES])
+                logits = self._forward(x, p[:L], p[L:2 * L], p[-2], p[-1], on, keep, C)
                 loss = tf.nn.softmax_cross_entropy_with_logits_v2(
-                    labels=tf.tile(y[None], [C, 1, 1]), logits=logits)
+                    labels=tf.tile(y, [C, 1, 1]), logits=logits)
                 # Candidates own disjoint copies, so one gradient of the summed
                 # loss is each candidate's own gradient.
                 grads = tf.gradients(tf.reduce_sum(tf.reduce_mean(loss, 1)), p)
-                hits = tf.cast(tf.equal(tf.argmax(logits, 2), tf.argmax(y, 1)[None]), tf.int32)
+                hits = tf.cast(tf.equal(tf.argmax(logits, 2), tf.argmax(y, 2)), tf.int32)
                 step = step + 1.0
                 # The reads above may alias the scratch buffers, which the
                 # kernels update in place: every gradient first.
@@ -293,36 +294,40 @@ class PathNet:
                 lambda i, *_: i < T, body, [i0, tf.zeros([C], tf.int32), self.step + 0.0],
                 parallel_iterations=1)
             # Ties go to the first candidate.
-            self.winner = tf.cast(self.correct[1] > self.correct[0], tf.int32)
-            win_slots = tf.gather(slots, self.winner)                       # [L, N]
-            win_train = tf.gather(train, self.winner) > 0
-            with tf.control_dependencies([self.correct, step]):
-                writes = [tf.assign(self.step, step)]
-                for state, start, scratch in ((self.params, params, work),
-                                              (self.moments[0], moments[0], work_m[0]),
-                                              (self.moments[1], moments[1], work_m[1])):
-                    for j in range(2 * L):
-                        l, is_bias = j % L, j >= L
-                        trained = self._unlayout(scratch[j].read_value(), l, self.winner, is_bias)
-                        before = self._unlayout(start[j], l, 0, is_bias)   # same for both
-                        keep = tf.reshape(win_train[l], [self.N] + [1] * (2 - is_bias))
-                        writes.append(tf.scatter_update(state[j], win_slots[l],
-                                                        tf.where_v2(keep, trained, before)))
-                    for j in (2 * L, 2 * L + 1):
-                        writes.append(tf.scatter_update(
-                            state[j], self.task[None],
-                            tf.reshape(tf.gather(scratch[j].read_value(), self.winner),
-                                       [1, -1] + ([CLASSES] if j == 2 * L else []))))
-            self.tournament_op = tf.group(*writes)
+            first, second = tf.unstack(self.correct)
+            self.winner = tf.cast(second > first, tf.int32)
+            self.tournament_op = self._keep_winner(slots, train, work, work_m, step)
+
+    def _keep_winner(self, slots, train, work, work_m, step):
+        """Scatter the winner's trained slots back into the network state.
+        Its off and frozen slots are written back as they were, so they
+        stay bit for bit; the loser's work is dropped."""
+        L, N, w = self.L, self.N, self.winner
+        with tf.control_dependencies([self.correct, step]):
+            writes = [tf.assign(self.step, step)]
+            for state, scratch in ((self.params, work), (self.moments[0], work_m[0]),
+                                   (self.moments[1], work_m[1])):
+                for j in range(2 * L):
+                    l, is_bias = j % L, j >= L
+                    rows = tf.gather(slots[l], w)                                 # [N]
+                    trained = self._unlayout(scratch[j].read_value(), l, w, is_bias)
+                    kept = tf.reshape(tf.gather(train[l], w) > 0, [N] + [1] * (2 - is_bias))
+                    writes.append(tf.scatter_update(state[j], rows, tf.where_v2(
+                        kept, trained, tf.gather(state[j], rows))))
+                for j, shape in ((2 * L, [1, self.filt, CLASSES]), (2 * L + 1, [1, CLASSES])):
+                    writes.append(tf.scatter_update(state[j], tf.reshape(self.task, [1]),
+                                  tf.reshape(tf.gather(scratch[j].read_value(), w), shape)))
+        return tf.group(*writes)
 
     def _eval_op(self):
         with tf.name_scope('evaluate'):
             slots, on, _ = self._slots(self.eval_geopath, None)
             p = self._copies(self.params, slots, 1)
+            keep = [self._slot_mask(o, l, 1) for l, o in enumerate(on)]
             L = self.L
             logits = self._forward(self.images_in, p[:L], p[L:2 * L], p[-2], p[-1],
-                                   on, on, 1)[0]
-            hits = tf.equal(tf.argmax(logits, 1), tf.argmax(self.labels_in, 1))
+                                   on, keep, 1)
+            hits = tf.equal(tf.argmax(logits[0], 1), tf.argmax(self.labels_in, 1))
             self.accuracy = tf.reduce_mean(tf.cast(hits, tf.float32))
 
     # -- the session side ----------------------------------------------------

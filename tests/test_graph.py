@@ -163,15 +163,21 @@ def test_candidates_start_from_same_state_on_same_minibatches(net, data):
     assert differ                          # and the two paths really differ
 
 
-def test_winner_state_is_what_remains_and_inactive_modules_untouched(net, data):
+@pytest.mark.parametrize('order', [0, 1])
+def test_winner_state_is_what_remains_and_inactive_modules_untouched(net, data, order):
+    """Run in both candidate orders, so the winner sits once in each slot."""
     sess = fresh(net, data)
-    warm_up(sess, net, np.random.default_rng(3), NO_FROZEN)
+    warm_up(sess, net, np.random.default_rng(3), NO_FROZEN, rounds=40)
     start = state(sess, net)
-    a, b = mask([0, 1], [2, 3], [4]), mask([1, 5], [3], [0, 4])
-    correct, w = net.tournament(sess, 0, np.stack([a, b]), NO_FROZEN, batches(11))
+    # a and b differ in how many modules each layer has, so their slots
+    # hold different modules and some of them are off
+    a, b = mask([0, 1], [2, 3], [4]), mask([1, 5], [3], [0, 2])
+    pair = (a, b) if order == 0 else (b, a)
+    correct, w = net.tournament(sess, 0, np.stack(pair), NO_FROZEN, batches(11))
     assert w == int(correct[1] > correct[0])
+    assert correct[0] != correct[1]          # a real win, in the slot under test
     after = state(sess, net)
-    winner, loser = (a, b)[w], (b, a)[w]
+    winner, loser = pair[w], pair[1 - w]
     # the same state is reached by training the winner alone from the start
     restore(sess, net, start)
     net.tournament(sess, 0, np.stack([winner, winner]), NO_FROZEN, batches(11))

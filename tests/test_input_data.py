@@ -123,14 +123,14 @@ def test_no_network_error_says_where_to_put_files(tmp_path, monkeypatch):
 def test_salt_and_pepper_rate_and_even_split():
     rng = np.random.default_rng(0)
     images = np.full((200, 784), 0.5, np.float32)
-    noisy = salt_and_pepper(images, 0.5, rng)
+    noisy = salt_and_pepper(images.copy(), 0.5, rng)
     replaced = noisy != 0.5
     assert abs(replaced.mean() - 0.5) < 0.005
     assert abs((noisy == 1).sum() / replaced.sum() - 0.5) < 0.01
     assert noisy.dtype == np.float32
     # seeded: the same generator state gives the same noise
-    assert np.array_equal(salt_and_pepper(images, 0.5, np.random.default_rng(0)), noisy)
-    assert np.array_equal(salt_and_pepper(images, 0.0, rng), images)
+    assert np.array_equal(salt_and_pepper(images.copy(), 0.5, np.random.default_rng(0)), noisy)
+    assert np.array_equal(salt_and_pepper(images.copy(), 0.0, rng), images)
 
 
 def test_binary_task_selects_classes_and_one_hot_labels():
