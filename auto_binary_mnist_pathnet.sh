@@ -79,7 +79,7 @@ try:
         a = d.parse_args(['--seed', str(SEED), '--threads', str(THREADS)] + sys.argv[2:])
 except SystemExit as e:
     sys.exit(e.code or 99)                      # 99: FLAGS asked for the driver's --help
-condition = d.settings(a)                       # includes --control unless pathnet
+condition = d.settings(a)                       # the non-default flags but --control
 done = set()
 if os.path.exists(a.results):
     with open(a.results, newline='') as f:

@@ -29,8 +29,9 @@ COLUMNS = ['timestamp', 'seed', 'control', 'task1', 'task2',
            'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
            'task1_test_accuracy', 'task2_test_accuracy', 'task1_path', 'task2_path',
            'L', 'M', 'N', 'seconds', 'settings']
-# Flags that change where output goes or how fast, never what is computed.
-NOT_SETTINGS = {'seed', 'data_dir', 'results', 'log_dir', 'quiet', 'threads',
+# Not in the settings column: flags that change where output goes or how
+# fast, never what is computed, and those with columns of their own.
+NOT_SETTINGS = {'seed', 'control', 'data_dir', 'results', 'log_dir', 'quiet', 'threads',
                 'path_history', 'history_every'}
 
 
@@ -183,6 +184,19 @@ class Batcher:
         return np.concatenate(out)
 
 
+def start_masks(control, task, path1, shape):
+    """(keep, frozen) [L, M] for the start of a task: the modules that keep
+    their weights (the rest are re-initialised) and the frozen ones.
+    Task 2 under pathnet keeps and freezes task 1's path; scratch starts
+    from a fresh network; finetune keeps every module, freezing none."""
+    none = np.zeros(shape, np.float32)
+    if task == 0 or control == 'scratch':
+        return none, none
+    if control == 'finetune':
+        return np.ones(shape, np.float32), none
+    return path1, path1
+
+
 def evolve(net, sess, task, frozen, batcher, rng, args, log, history):
     """One task: tournaments on a fresh random population until a winner's
     fitness reaches the threshold or max_steps generations are played.
@@ -262,17 +276,14 @@ def run(args, interrupts):
     history = [] if args.path_history else None
     with pathnet.session(net, args.threads) as sess:
         sess.run(net.init)
-        frozen = np.zeros((L, M), np.float32)
-        keep = np.zeros((L, M), np.float32)     # task 1: everything fresh
-        for task, (images, labels) in enumerate(train):
-            if task == 1:
-                path1 = results[0][2]
-                if args.control == 'pathnet':
-                    frozen, keep = path1, path1
-                elif args.control == 'finetune':
-                    keep = np.ones((L, M), np.float32)
+        for task in (0, 1):
+            keep, frozen = start_masks(args.control, task, results[0][2] if results else None,
+                                       (L, M))
+            images, labels = train[task]
+            train[task] = None         # the graph holds its own copy from here on
             net.start_task(sess, task, images, labels, keep)
             batcher = Batcher(len(images), batch_rng)
+            del images, labels
             generations, converged, mask, fitness = evolve(
                 net, sess, task, frozen, batcher, evo_rng, args, log, history)
             print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s'

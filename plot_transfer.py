@@ -1,0 +1,292 @@
+"""Plot PathNet's transfer result (Fernando et al. 2017, binary MNIST): generations to
+learn task 2 under pathnet (task 1's path frozen), scratch (a fresh network) and finetune
+(task 1's weights, nothing frozen); PathNet's speed-up over each, paired by seed; and
+task 1's test accuracy after task 2 (forgetting). From binary_mnist_pathnet.py's logs.
+
+    python plot_transfer.py [LOG ...] [-o OUT.png] [--settings S] [--bootstrap 10000]
+                            [--seed 0] [--show]
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+from collections import Counter
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
+DEFAULT_OUT = 'results/transfer.png'
+CONTROLS = ('pathnet', 'scratch', 'finetune')
+INTS = ('seed', 'task1_generations', 'task2_generations', 'task1_converged', 'task2_converged')
+COLUMNS = ('control', 'task1', 'task2', 'task1_path', 'settings', 'task1_test_accuracy') + INTS
+GENERATIONS = 'task-2 generations (tournaments)'
+# Student's t, 97.5% quantile, for 1..30 degrees of freedom: NumPy has no t distribution.
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+class PlotError(Exception):
+    """Reported as one line on stderr, never as a traceback."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('logs', nargs='*', metavar='LOG', default=[DEFAULT_LOG],
+                   help='results logs, concatenated (e.g. one per job of a cluster array)')
+    p.add_argument('-o', '--out', default=DEFAULT_OUT, metavar='OUT.png', help='the figure')
+    p.add_argument('--settings', default='', metavar='S',
+                   help="plot the rows whose settings column is S ('': the default settings); "
+                        "a value starting with -- needs '=': --settings=--learning_rate=0.0001")
+    p.add_argument('--bootstrap', type=int, default=10000, metavar='N',
+                   help='paired bootstrap resamples')
+    p.add_argument('--seed', type=int, default=0, help='seed of the bootstrap')
+    p.add_argument('--show', action='store_true', help='also open the figure in a window')
+    args = p.parse_args(argv)
+    if args.bootstrap < 1 or args.seed < 0:
+        p.error('--bootstrap must be at least 1 and --seed at least 0')
+    return args
+
+
+def read_logs(paths):
+    """All rows of all logs, with what this script needs parsed."""
+    rows = []
+    for path in paths:
+        try:
+            with open(path, newline='', encoding='utf-8') as f:
+                found = parse_rows(csv.DictReader(f), path)
+        except OSError as e:
+            raise PlotError('cannot read %s: %s' % (path, e.strerror or e))
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise PlotError('%s is not a CSV results log (%s)' % (path, e))
+        # A job still running (or dead) leaves an empty log: no reason to drop the others.
+        if not found and len(paths) > 1:
+            print('warning: %s has no data rows, skipped' % path, file=sys.stderr)
+        rows += found
+    if not rows:
+        raise PlotError('no data rows in %s' % ', '.join(paths))
+    return rows
+
+
+def parse_rows(reader, path):
+    if reader.fieldnames is None:
+        return []
+    missing = [c for c in COLUMNS if c not in reader.fieldnames]
+    if missing:
+        raise PlotError('%s: no column %s in the header' % (path, ', '.join(missing)))
+    rows = []
+    for record in reader:
+        where = '%s line %d' % (path, reader.line_num)
+        if None in record:   # an unquoted comma: the columns are shifted
+            raise PlotError('%s: more fields than the header has columns' % where)
+        row = {c: (record[c] or '').strip() for c in COLUMNS}
+        try:
+            row.update({c: int(record[c]) for c in INTS})
+            row['task1_test_accuracy'] = float(record['task1_test_accuracy'])
+        except (TypeError, ValueError):
+            raise PlotError('%s: a seed, generations, converged or accuracy is not a number'
+                            % where)
+        if row['control'] not in CONTROLS:
+            raise PlotError('%s: unknown control %r' % (where, row['control']))
+        if not ({row['task1_converged'], row['task2_converged']} <= {0, 1}
+                and min(row['task1_generations'], row['task2_generations']) >= 1
+                and 0 <= row['task1_test_accuracy'] <= 1):
+            raise PlotError('%s: impossible generations, converged or accuracy' % where)
+        rows.append(row)
+    return rows
+
+
+def select(rows, settings):
+    """One settings' runs as {control: arrays in seed order}; duplicate, other-settings rows."""
+    chosen = [r for r in rows if r['settings'] == settings.strip()]
+    if not chosen:
+        have = Counter(r['settings'] for r in rows)
+        raise PlotError('no rows with settings %r; the logs have %s (choose with --settings=S)' % (
+            settings, ', '.join('%r: %d rows' % kv for kv in sorted(have.items()))))
+    table = {}
+    for c in CONTROLS:
+        # A seed logged twice (e.g. a log given twice) must not count double: the last wins.
+        by_seed = {r['seed']: r for r in chosen if r['control'] == c}
+        runs = [by_seed[s] for s in sorted(by_seed)]
+        if runs:
+            table[c] = {'seed': np.array([r['seed'] for r in runs]),
+                        'g2': np.array([r['task2_generations'] for r in runs], float),
+                        'censored': np.array([r['task2_converged'] == 0 for r in runs]),
+                        'acc1': np.array([r['task1_test_accuracy'] for r in runs]),
+                        'task1': [(r['task1_generations'], r['task1_path']) for r in runs],
+                        'tasks': '%s \u2192 %s' % (runs[0]['task1'], runs[0]['task2'])}
+    kept = sum(len(t['seed']) for t in table.values())
+    return table, len(chosen) - kept, len(rows) - len(chosen)
+
+
+def paired(a, b):
+    """Indices into a and b of the seeds run under both conditions, in the same order."""
+    common = np.intersect1d(a['seed'], b['seed'])
+    return np.searchsorted(a['seed'], common), np.searchsorted(b['seed'], common)
+
+
+def mean_ci(x):
+    """Mean and the half-width of its 95% t-interval (None from a single run)."""
+    if len(x) < 2:
+        return x.mean(), None
+    df = len(x) - 1
+    # Beyond the table, the Cornish-Fisher expansion is within 0.001 of t.
+    t = T975[df - 1] if df <= 30 else 1.959964 + 2.372234 / df + 2.822445 / df ** 2
+    return x.mean(), t * x.std(ddof=1) / math.sqrt(len(x))
+
+
+def bootstrap_ratio(control, pathnet, resamples, seed):
+    """mean(control)/mean(pathnet) and mean(control - pathnet), each with a 95% percentile
+    CI. Seeds are resampled as pairs: a seed's two runs share task 1, so they are not
+    independent, and keeping them together removes the seed-to-seed variation."""
+    idx = np.random.default_rng(seed).integers(0, len(control), size=(resamples, len(control)))
+    ratios = control[idx].mean(axis=1) / pathnet[idx].mean(axis=1)
+    diffs = (control - pathnet)[idx].mean(axis=1)
+    return (control.mean() / pathnet.mean(), np.percentile(ratios, [2.5, 97.5]),
+            (control - pathnet).mean(), np.percentile(diffs, [2.5, 97.5]))
+
+
+def compare(table, c, resamples, seed):
+    """PathNet's speed-up over control c, or why it cannot be given."""
+    if 'pathnet' not in table or c not in table:
+        return ['%s/pathnet: could not be made: no %s runs'
+                % (c, ' or '.join(k for k in ('pathnet', c) if k not in table))]
+    a, p = table[c], table['pathnet']
+    ia, ip = paired(a, p)
+    if len(ia) == 0:
+        return ['%s/pathnet: could not be made: no seed was run under both' % c]
+    ratio, (lo, hi), diff, (dlo, dhi) = bootstrap_ratio(a['g2'][ia], p['g2'][ip], resamples, seed)
+    out = ['%s/pathnet: %.2f over %d paired seeds' % (c, ratio, len(ia))]
+    if len(ia) == 1:
+        out[0] += '; no CI from a single seed'
+    else:
+        out[0] += ', 95%% CI [%.2f, %.2f]: %s' % (lo, hi, (
+            'PathNet is FASTER (the CI excludes 1)' if lo > 1 else 'PathNet is SLOWER (the '
+            'CI excludes 1)' if hi < 1 else 'not distinguishable (the CI includes 1)'))
+        out.append('  mean paired difference (%s - pathnet): %.1f generations, 95%% CI '
+                   '[%.1f, %.1f]' % (c, diff, dlo, dhi))
+        if len(ia) < 10:
+            out.append('  only %d seeds: a percentile bootstrap CI is too narrow' % len(ia))
+    nc, np_ = a['censored'][ia].sum(), p['censored'][ip].sum()
+    if nc or np_:   # each mean is a lower bound; so is their ratio only if pathnet's is exact
+        out.append('  censored among these: %s %d, pathnet %d: the ratio is %s' % (
+            c, nc, np_, 'a lower bound' if not np_ else 'an upper bound' if not nc
+            else 'biased either way'))
+    differ = sum(a['task1'][i] != p['task1'][j] for i, j in zip(ia, ip))
+    if differ:
+        out.append("  warning: task 1 (generations, path) differs from pathnet's for %d of "
+                   'these seeds: not the same task-1 run, so not truly paired' % differ)
+    return out
+
+
+def censored_count(table):
+    """Runs whose task 2 did not converge, and the cap they are counted at."""
+    capped = [t['g2'][t['censored']] for t in table.values()]
+    return sum(map(len, capped)), int(max(g.max(initial=0) for g in capped))
+
+
+def summary(table, settings, n_logs, duplicates, skipped, resamples, seed):
+    lines = ['settings: %s; %d log(s); %d rows of other settings skipped%s' % (
+        settings or '(defaults)', n_logs, skipped, '; %d duplicate (control, seed) rows: the '
+        'last one read is used' % duplicates if duplicates else '')]
+    lines += ['%s per condition; last column: task-1 test accuracy after task 2' % GENERATIONS,
+              '%-9s %4s %10s  %-24s %7s  %s' % ('condition', 'n', 'converged',
+                                                'mean [95% CI (t)]', 'median', 'task-1 acc')]
+    for c, t in table.items():
+        mean, half = mean_ci(t['g2'])
+        ci = '[%.1f, %.1f]' % (mean - half, mean + half) if half is not None else '(no CI)'
+        lines.append('%-9s %4d %10s  %-24s %7g  %.4f' % (
+            c, len(t['g2']), '%d/%d' % ((~t['censored']).sum(), len(t['g2'])),
+            '%.1f %s' % (mean, ci), np.median(t['g2']), t['acc1'].mean()))
+    n, cap = censored_count(table)
+    if n:
+        lines.append('not converged (censored): %s; counted at the cap of %d generations, so '
+                     'the means are lower bounds' % (', '.join('%s %d' % (c, t['censored'].sum())
+                                                     for c, t in table.items()), cap))
+    lines.append('speed-up of PathNet = mean(control) / mean(pathnet) task-2 generations on the '
+                 'seeds run under both; CI: paired bootstrap, %d resamples, seed %d'
+                 % (resamples, seed))
+    for c in CONTROLS[1:]:
+        lines += ['  ' + line for line in compare(table, c, resamples, seed)]
+    return '\n'.join(lines)
+
+
+def plot(table, settings):
+    """Left: task-2 generations per condition; right: task 1's test accuracy after task 2."""
+    seeds = set.intersection(*(set(t['seed'].tolist()) for t in table.values()))
+    missing = [c for c in CONTROLS if c not in table]
+    names, (n_censored, cap) = list(table), censored_count(table)
+    rng = np.random.default_rng(0)   # the same log always gives the same picture
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6), gridspec_kw={'width_ratios': [3, 2]})
+    for ax, key in zip(axes, ('g2', 'acc1')):
+        ax.boxplot([table[c][key] for c in names], positions=range(len(names)), widths=0.45,
+                   showfliers=False, manage_ticks=False, medianprops={'color': 'tab:orange'})
+        for i, t in enumerate(table.values()):
+            x, done = i + rng.uniform(-0.15, 0.15, len(t[key])), ~t['censored']
+            ax.scatter(x[done], t[key][done], s=18, alpha=0.6, color='tab:blue',
+                       label='one seed (jittered)')
+            if not done.all():   # an empty scatter would still get a legend entry
+                ax.scatter(x[~done], t[key][~done], s=36, marker='x', color='tab:red',
+                           label='task 2 not converged (its generations counted at the cap)')
+            mean, half = mean_ci(t[key])
+            ax.errorbar(i + 0.33, mean, yerr=half or 0, fmt='D', color='k', capsize=5,
+                        label='mean \u00b1 95% CI (t)')
+        ax.set_xticks(range(len(names)))
+        ax.set_xlim(-0.6, len(names) - 0.4)
+    axes[0].set_xticklabels(['%s\nn=%d\n%d not converged' % (c, len(t['g2']),
+                                                            t['censored'].sum())
+                             for c, t in table.items()])
+    axes[1].set_xticklabels(['%s\nn=%d%s' % (c, len(t['g2']), '\n(task 1 frozen)' * (
+        c == 'pathnet')) for c, t in table.items()])
+    axes[0].set(ylabel=GENERATIONS, title='Generations to learn task 2 (fewer is better)' + (
+        '\n%d run(s) not converged, counted at the cap of %d: means are lower bounds'
+        % (n_censored, cap) if n_censored else ''))
+    if n_censored:
+        axes[0].axhline(cap, ls=':', color='tab:red', label='cap (max_steps)')
+    axes[1].set(ylabel='task-1 test accuracy after task 2 (fraction correct)',
+                title='Task 1 after learning task 2 (forgetting)')
+    labelled = {}   # one legend entry per kind of mark, for both panels
+    for ax in axes:
+        handles, labels = ax.get_legend_handles_labels()
+        labelled.update(zip(labels, handles))
+    fig.legend(labelled.values(), labelled.keys(), loc='lower center', ncol=4, fontsize=9)
+    fig.suptitle('PathNet transfer, binary MNIST %s; settings: %s\n%d seed(s) %s%s' % (
+        next(iter(table.values()))['tasks'], settings or '(defaults)', len(seeds),
+        'paired across ' + ', '.join(names) if len(names) > 1 else 'of ' + names[0],
+        ' (no %s runs)' % ', '.join(missing) if missing else ''))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not args.show:
+        plt.switch_backend('Agg')
+    try:
+        table, duplicates, skipped = select(read_logs(args.logs), args.settings)
+        text = summary(table, args.settings, len(args.logs), duplicates, skipped,
+                       args.bootstrap, args.seed)
+        fig = plot(table, args.settings)
+        try:
+            os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
+            fig.savefig(args.out, dpi=110)
+        except (OSError, ValueError) as e:
+            raise PlotError('cannot write %s: %s' % (args.out, getattr(e, 'strerror', None) or e))
+    except PlotError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+    finally:
+        if not args.show:
+            plt.close('all')
+    print(text)
+    print('wrote ' + args.out)
+    if args.show:
+        plt.show()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
