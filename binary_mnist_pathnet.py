@@ -73,9 +73,10 @@ def parse_args(argv=None):
     p.add_argument('--control', choices=['pathnet', 'scratch', 'finetune'], default='pathnet',
                    help='task 2: freeze task 1\'s path (pathnet), start from a fresh network '
                         '(scratch), or from all of task 1\'s weights, nothing frozen (finetune)')
-    p.add_argument('--seed', type=int, default=None, help='random seed (default: drawn, and logged)')
+    p.add_argument('--seed', type=int, default=None,
+                   help='random seed; when not given, one is drawn and logged')
     p.add_argument('--data_dir', default=None,
-                   help='MNIST folder (default: $MNIST_DATA_DIR, else ./MNIST_data)')
+                   help='MNIST folder; when not given, $MNIST_DATA_DIR, else ./MNIST_data')
     p.add_argument('--results', default='results/binary_mnist_pathnet.csv', help='results log')
     p.add_argument('--log_dir', default=None, help='TensorBoard scalars per generation')
     p.add_argument('--threads', type=int, default=1,
