@@ -7,7 +7,6 @@ and each task's generations.
     python plot_overlap.py [LOG ...] [-o OUT.png] [--control pathnet] [--show]
 """
 import argparse
-import csv
 import math
 import os
 import sys
@@ -16,6 +15,8 @@ from fractions import Fraction
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from results_log import LogError, read_log
 
 DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
 DEFAULT_OUT = 'results/overlap_generations.png'
@@ -44,51 +45,16 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def read_log(paths):
-    """All rows of all logs, the columns in INTS as ints."""
-    rows = []
-    for path in paths:
-        try:
-            with open(path, newline='') as f:
-                found = parse_rows(csv.DictReader(f), path)
-        except OSError as e:
-            raise PlotError('cannot read %s: %s' % (path, e.strerror or e))
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise PlotError('%s is not a CSV results log (%s)' % (path, e))
-        # A job that is still running (or died) leaves an empty log: with
-        # several logs that is no reason to refuse to plot the others.
-        if not found and len(paths) > 1:
-            print('warning: %s has no data rows, skipped' % path, file=sys.stderr)
-        rows += found
-    if not rows:
-        raise PlotError('no data rows in %s' % ', '.join(paths))
-    return rows
-
-
-def parse_rows(reader, path):
-    if reader.fieldnames is None:
-        return []
-    missing = [c for c in ('control',) + INTS if c not in reader.fieldnames]
-    if missing:
-        raise PlotError('%s: no column %s in the header' % (path, ', '.join(missing)))
-    rows = []
-    for record in reader:
-        where = '%s line %d' % (path, reader.line_num)
-        if None in record:   # an unquoted comma: the columns are shifted
-            raise PlotError('%s: more fields than the header has columns' % where)
-        row = {'control': record['control'], 'settings': record.get('settings') or ''}
-        for c in INTS:
-            try:
-                row[c] = int(record[c])
-            except (TypeError, ValueError):
-                raise PlotError('%s: %s should be an integer, got %s' % (
-                    where, c, 'nothing' if record[c] is None else repr(record[c])))
-        if not (1 <= row['N'] <= row['M'] and row['L'] >= 1 and {
-                row['task1_converged'], row['task2_converged']} <= {0, 1}
-                and 0 <= row['overlap'] <= row['L'] * row['N']
-                and min(row['task1_generations'], row['task2_generations']) >= 0):
-            raise PlotError('%s: impossible L, M, N, overlap, converged or generations' % where)
-        rows.append(row)
+def read_rows(paths):
+    """All rows of all logs; one no run can write is an error, not a point on a figure."""
+    rows = read_log(paths, ints=INTS, required=('control',))
+    for r in rows:
+        if not (1 <= r['N'] <= r['M'] and r['L'] >= 1 and {
+                r['task1_converged'], r['task2_converged']} <= {0, 1}
+                and 0 <= r['overlap'] <= r['L'] * r['N']
+                and min(r['task1_generations'], r['task2_generations']) >= 0):
+            raise PlotError('%s: impossible L, M, N, overlap, converged or generations'
+                            % r['where'])
     return rows
 
 
@@ -236,7 +202,7 @@ def summary(rows, others, t, logs):
     lines.append('overlap: mean %.2f (all %d experiments) vs chance %.2f; P(mean >= %.2f by '
                  'chance) = %.2g' % (t['overlap'].mean(), n, t['chance_mean'],
                                      t['overlap'].mean(), t['p']))
-    settings = Counter(r['settings'] for r in rows)
+    settings = Counter(r.get('settings', '') for r in rows)
     if len(settings) > 1:
         lines.append('note: the rows mix %d settings: %s' % (len(settings), '; '.join(
             '%r: %d' % kv for kv in sorted(settings.items()))))
@@ -265,13 +231,13 @@ def main(argv=None):
     if not args.show:
         plt.switch_backend('Agg')
     try:
-        rows, others = select(read_log(args.logs), args.control)
+        rows, others = select(read_rows(args.logs), args.control)
         t = tabulate(rows, chance_distribution(rows[0]['L'], rows[0]['M'], rows[0]['N']))
         paths = output_paths(args.out)
         for plot, path in zip((plot_generations_vs_overlap, plot_overlap_histogram,
                                plot_generations_histogram), paths):
             save(plot(t), path)
-    except PlotError as e:
+    except (PlotError, LogError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
     finally:

@@ -5,7 +5,6 @@
     python plot_paths.py --history FILE [--seed S] [-o OUT] [--gif] the population converging
 """
 import argparse
-import csv
 import json
 import os
 import re
@@ -18,12 +17,9 @@ import numpy as np
 from matplotlib.animation import PillowWriter
 from matplotlib.lines import Line2D
 
+from results_log import LogError, read_log
+
 DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
-COLUMNS = ['timestamp', 'seed', 'control', 'task1', 'task2',
-           'task1_generations', 'task2_generations', 'overlap',
-           'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
-           'task1_test_accuracy', 'task2_test_accuracy', 'task1_path', 'task2_path',
-           'L', 'M', 'N', 'seconds', 'settings']
 INT_COLUMNS = ['seed', 'L', 'M', 'N', 'overlap', 'task1_generations', 'task2_generations',
                'task1_converged', 'task2_converged']
 CONTROLS = ['pathnet', 'scratch', 'finetune']
@@ -53,40 +49,17 @@ def parse_path(text, L, M, N, where):
     return mask
 
 
-def parse_row(row, index):
-    where = 'data row %d' % index
-    # csv.DictReader files surplus fields under None and fills missing ones with None.
-    if None in row or None in row.values():
-        raise PlotError('%s does not have the %d fields of the header' % (where, len(COLUMNS)))
-    rec = dict(row)
-    for c in INT_COLUMNS:
-        positive = c in ('L', 'M', 'N')
-        if not re.fullmatch(r'-?\d+', row[c].strip()) or positive and int(row[c]) < 1:
-            raise PlotError('%s: %s is %r, not a%s integer'
-                            % (where, c, row[c], ' positive' * positive))
-        rec[c] = int(row[c])
-    for t in (1, 2):
-        rec['mask%d' % t] = parse_path(row['task%d_path' % t], rec['L'], rec['M'], rec['N'], where)
-    return rec
-
-
 def load_log(path):
-    try:
-        with open(path, newline='') as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None:
-                raise PlotError('results log %s is empty' % path)
-            missing = [c for c in COLUMNS if c not in reader.fieldnames]
-            if missing:
-                raise PlotError('results log %s %s' % (path, 'has no header line' if len(missing)
-                                == len(COLUMNS) else 'lacks columns: ' + ', '.join(missing)))
-            rows = [parse_row(r, i) for i, r in enumerate(reader)]
-    except OSError as e:
-        raise PlotError('cannot read results log %s: %s' % (path, e.strerror or e)) from None
-    except (csv.Error, UnicodeDecodeError) as e:
-        raise PlotError('results log %s is not a readable CSV file: %s' % (path, e)) from None
-    if not rows:
-        raise PlotError('results log %s has a header but no experiments' % path)
+    """The log's rows, each with its two paths as boolean [L, M] masks mask1 and mask2."""
+    rows = read_log(path, ints=INT_COLUMNS, required=(
+        'control', 'task1', 'task2', 'task1_path', 'task2_path', 'task1_test_accuracy',
+        'task2_test_accuracy'))
+    for r in rows:
+        for c in ('L', 'M', 'N'):
+            if r[c] < 1:
+                raise PlotError('%s: %s is %d, not a positive integer' % (r['where'], c, r[c]))
+        for t in (1, 2):
+            r['mask%d' % t] = parse_path(r['task%d_path' % t], r['L'], r['M'], r['N'], r['where'])
     return rows
 
 
@@ -431,7 +404,7 @@ def main(argv=None):
         return e.code
     try:
         out = run(args)
-    except (PlotError, OSError) as e:
+    except (PlotError, LogError, OSError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
     print('wrote %s' % out)

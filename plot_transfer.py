@@ -7,7 +7,6 @@ task 1's test accuracy after task 2 (forgetting). From binary_mnist_pathnet.py's
                             [--seed 0] [--show]
 """
 import argparse
-import csv
 import math
 import os
 import sys
@@ -16,11 +15,12 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import numpy as np
 
+from results_log import LogError, read_log
+
 DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
 DEFAULT_OUT = 'results/transfer.png'
 CONTROLS = ('pathnet', 'scratch', 'finetune')
 INTS = ('seed', 'task1_generations', 'task2_generations', 'task1_converged', 'task2_converged')
-COLUMNS = ('control', 'task1', 'task2', 'task1_path', 'settings', 'task1_test_accuracy') + INTS
 GENERATIONS = 'task-2 generations (tournaments)'
 # Student's t, 97.5% quantile, for 1..30 degrees of freedom: NumPy has no t distribution.
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
@@ -51,51 +51,17 @@ def parse_args(argv=None):
     return args
 
 
-def read_logs(paths):
-    """All rows of all logs, with what this script needs parsed."""
-    rows = []
-    for path in paths:
-        try:
-            with open(path, newline='', encoding='utf-8') as f:
-                found = parse_rows(csv.DictReader(f), path)
-        except OSError as e:
-            raise PlotError('cannot read %s: %s' % (path, e.strerror or e))
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise PlotError('%s is not a CSV results log (%s)' % (path, e))
-        # A job still running (or dead) leaves an empty log: no reason to drop the others.
-        if not found and len(paths) > 1:
-            print('warning: %s has no data rows, skipped' % path, file=sys.stderr)
-        rows += found
-    if not rows:
-        raise PlotError('no data rows in %s' % ', '.join(paths))
-    return rows
-
-
-def parse_rows(reader, path):
-    if reader.fieldnames is None:
-        return []
-    missing = [c for c in COLUMNS if c not in reader.fieldnames]
-    if missing:
-        raise PlotError('%s: no column %s in the header' % (path, ', '.join(missing)))
-    rows = []
-    for record in reader:
-        where = '%s line %d' % (path, reader.line_num)
-        if None in record:   # an unquoted comma: the columns are shifted
-            raise PlotError('%s: more fields than the header has columns' % where)
-        row = {c: (record[c] or '').strip() for c in COLUMNS}
-        try:
-            row.update({c: int(record[c]) for c in INTS})
-            row['task1_test_accuracy'] = float(record['task1_test_accuracy'])
-        except (TypeError, ValueError):
-            raise PlotError('%s: a seed, generations, converged or accuracy is not a number'
-                            % where)
-        if row['control'] not in CONTROLS:
-            raise PlotError('%s: unknown control %r' % (where, row['control']))
-        if not ({row['task1_converged'], row['task2_converged']} <= {0, 1}
-                and min(row['task1_generations'], row['task2_generations']) >= 1
-                and 0 <= row['task1_test_accuracy'] <= 1):
-            raise PlotError('%s: impossible generations, converged or accuracy' % where)
-        rows.append(row)
+def read_rows(paths):
+    """All rows of all logs; one no run can write is an error, not a point on a figure."""
+    rows = read_log(paths, ints=INTS, floats=('task1_test_accuracy',),
+                    required=('control', 'task1', 'task2', 'task1_path', 'settings'))
+    for r in rows:
+        if r['control'] not in CONTROLS:
+            raise PlotError('%s: unknown control %r' % (r['where'], r['control']))
+        if not ({r['task1_converged'], r['task2_converged']} <= {0, 1}
+                and min(r['task1_generations'], r['task2_generations']) >= 1
+                and 0 <= r['task1_test_accuracy'] <= 1):
+            raise PlotError('%s: impossible generations, converged or accuracy' % r['where'])
     return rows
 
 
@@ -266,7 +232,7 @@ def main(argv=None):
     if not args.show:
         plt.switch_backend('Agg')
     try:
-        table, duplicates, skipped = select(read_logs(args.logs), args.settings)
+        table, duplicates, skipped = select(read_rows(args.logs), args.settings)
         text = summary(table, args.settings, len(args.logs), duplicates, skipped,
                        args.bootstrap, args.seed)
         fig = plot(table, args.settings)
@@ -275,7 +241,7 @@ def main(argv=None):
             fig.savefig(args.out, dpi=110)
         except (OSError, ValueError) as e:
             raise PlotError('cannot write %s: %s' % (args.out, getattr(e, 'strerror', None) or e))
-    except PlotError as e:
+    except (PlotError, LogError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
     finally:

@@ -11,8 +11,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import plot_paths  # noqa: E402
+from results_log import COLUMNS  # noqa: E402
 
-HEADER = ','.join(plot_paths.COLUMNS)
+HEADER = ','.join(COLUMNS)
 EXAMPLE = ('2026-11-27T08:50:01Z,1,pathnet,5v6,6v7,121,127,3,1,0,0.9988,0.9988,0.9303,0.9733,'
            '1-8-9|4-5-6|0-1-4,0-2-7|5-6-8|0-6,3,10,3,14.2,')
 
@@ -200,25 +201,36 @@ def test_history_png_and_gif_written(history, tmp_path, capsys):
 # ---------------------------------------------------------------------------
 # Bad input: exit code 1 and one line on stderr.
 
-BAD_LOGS = {
-    'empty': [],
-    'header only': [HEADER],
-    'missing column': [HEADER.replace(',task2_path', ''), EXAMPLE.replace(',0-2-7|5-6-8|0-6', '')],
-    'letters in a path': [HEADER, row(1, '1-8-x|4|0', '0|1|2')],
-    'empty layer': [HEADER, row(1, '1||0', '0|1|2')],
-    'too many layers': [HEADER, row(1, '1|2|3|4', '0|1|2')],
-    'module beyond M': [HEADER, row(1, '1|2|10', '0|1|2')],
-    'more than N modules': [HEADER, row(1, '1-2-3-4|2|3', '0|1|2')],
-    'short row': [HEADER, '2026-11-27T08:50:01Z,1,pathnet'],
-    'seed not a number': [HEADER, row(1, '1|2|3', '0|1|2').replace(',1,pathnet', ',x,pathnet')],
+BAD_LOGS = {  # case: (lines, what the error must say after the file name)
+    'empty': ([], None),
+    'header only': ([HEADER], None),
+    'no header': ([EXAMPLE], ' has no header line'),
+    'missing column': ([HEADER.replace(',task2_path', ''), EXAMPLE.replace(',0-2-7|5-6-8|0-6', '')],
+                       ': no column task2_path in the header'),
+    'letters in a path': ([HEADER, row(1, '1-8-x|4|0', '0|1|2')],
+                          " line 2: malformed path '1-8-x|4|0'"),
+    'empty layer': ([HEADER, row(1, '1||0', '0|1|2')], " line 2: malformed path '1||0'"),
+    'too many layers': ([HEADER, row(1, '1|2|3|4', '0|1|2')],
+                        " line 2: malformed path '1|2|3|4'"),
+    'module beyond M': ([HEADER, row(1, '1|2|10', '0|1|2')], " line 2: malformed path '1|2|10'"),
+    'more than N modules': ([HEADER, row(1, '1-2-3-4|2|3', '0|1|2')],
+                            " line 2: malformed path '1-2-3-4|2|3'"),
+    'N zero': ([HEADER, row(1, '1|2|3', '0|1|2', N=0)], ' line 2: N is 0, not a positive integer'),
+    'short row': ([HEADER, '2026-11-27T08:50:01Z,1,pathnet'],
+                  ' line 2: fewer fields than the header'),
+    'long row': ([HEADER, EXAMPLE + ',extra'], ' line 2: more fields than the header'),
+    'seed not a number': ([HEADER, row(1, '1|2|3', '0|1|2').replace(',1,pathnet', ',x,pathnet')],
+                          " line 2: seed should be an integer, got 'x'"),
 }
 
 
 @pytest.mark.parametrize('case', sorted(BAD_LOGS))
 def test_bad_log(case, tmp_path, capsys):
-    bad = write(tmp_path / 'bad.csv', BAD_LOGS[case])
+    lines, says = BAD_LOGS[case]
+    bad = write(tmp_path / 'bad.csv', lines)
     code, _, err = run_main([bad, '-o', str(tmp_path / 'x.png')], capsys)
     assert code == 1 and err.startswith('error: ') and err.count('\n') == 1, err
+    assert ('error: no data rows in ' + bad if says is None else bad + says) in err, err
     assert not os.path.exists(tmp_path / 'x.png')
 
 
@@ -230,7 +242,8 @@ def test_missing_seed_or_row_out_of_range(argv, log, tmp_path, capsys):
 
 def test_missing_log(tmp_path, capsys):
     code, _, err = run_main([str(tmp_path / 'nope.csv')], capsys)
-    assert code == 1 and err.startswith('error: cannot read results log') and err.count('\n') == 1
+    assert code == 1 and err.count('\n') == 1
+    assert err.startswith('error: cannot read %s: No such file' % (tmp_path / 'nope.csv')), err
 
 
 BAD_HISTORIES = {

@@ -159,11 +159,11 @@ def test_bad_logs(tmp_path, capsys):
     header = HEADER.replace(',task1_test_accuracy,', ',')
     assert 'no column task1_test_accuracy' in one_line_error(
         capsys, [write_log(tmp_path / 'c.csv', [row()], header)])
-    assert 'g.csv line 3: a seed, generations' in one_line_error(
+    assert "g.csv line 3: task1_generations should be an integer, got '12x'" in one_line_error(
         capsys, [write_log(tmp_path / 'g.csv', [row(), row().replace(',121,127,', ',12x,127,')])])
     assert 'more fields' in one_line_error(
         capsys, [write_log(tmp_path / 'm.csv', [row(settings='--a=1,2')])])
-    assert 'not a number' in one_line_error(
+    assert 's.csv line 2: fewer fields than the header' in one_line_error(
         capsys, [write_log(tmp_path / 's.csv', [row().split(',0.9988,')[0]])])
     assert "unknown control 'pathnot'" in one_line_error(
         capsys, [write_log(tmp_path / 'u.csv', [row(control='pathnot')])])
