@@ -11,9 +11,6 @@ import time
 PROCESS_START = time.time()   # before the imports: they count as start-up
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
-import fcntl  # noqa: E402
-import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
@@ -23,12 +20,8 @@ from datetime import datetime, timezone  # noqa: E402
 import numpy as np  # noqa: E402
 
 import input_data  # noqa: E402
+from results_log import append_locked, append_row  # noqa: E402
 
-COLUMNS = ['timestamp', 'seed', 'control', 'task1', 'task2',
-           'task1_generations', 'task2_generations', 'overlap',
-           'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
-           'task1_test_accuracy', 'task2_test_accuracy', 'task1_path', 'task2_path',
-           'L', 'M', 'N', 'seconds', 'settings']
 # Not in the settings column: flags that change where output goes or how
 # fast, never what is computed, and those with columns of their own.
 NOT_SETTINGS = {'seed', 'control', 'data_dir', 'results', 'log_dir', 'quiet', 'threads',
@@ -145,26 +138,6 @@ class Interrupts:
 
     def __exit__(self, *exc):
         self.holding = False
-
-
-def append_locked(path, text, header=None):
-    """One locked write: concurrent runs never interleave or lose a line."""
-    with open(path, 'a', newline='') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            if header and f.seek(0, os.SEEK_END) == 0:
-                text = header + text
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def append_row(path, row):
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator='\n').writerow([row[c] for c in COLUMNS])
-    append_locked(path, buf.getvalue(), header=','.join(COLUMNS) + '\n')
 
 
 class Batcher:

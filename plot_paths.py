@@ -353,8 +353,8 @@ def parse_args(argv):
     which.add_argument('--seed', type=int, help='the last experiment (or history) with this seed')
     which.add_argument('--row', type=int, help='0-based data row; negative counts from the end')
     p.add_argument('--control', choices=CONTROLS,
-                   help='only experiments of this control (--usage default: pathnet); '
-                        '--row then counts among them')
+                   help='only experiments of this control (default with --usage or --seed: '
+                        'pathnet); --row then counts among them')
     p.add_argument('--gif', action='store_true', help='with --history: an animation instead')
     p.add_argument('-o', '--output', help='output file (default: under results/)')
     args = p.parse_args(argv)
@@ -380,7 +380,8 @@ def run(args):
             save(draw_history(snaps, source), out)
         return out
     rows = load_log(args.log)
-    control = args.control or ('pathnet' if args.usage else None)
+    # A seed is run once per condition: without --control, --seed means its pathnet run.
+    control = args.control or ('pathnet' if args.usage or args.seed is not None else None)
     if control:
         rows = [r for r in rows if r['control'] == control]
         if not rows:

@@ -1,9 +1,12 @@
-"""The results log of binary_mnist_pathnet.py, as the plot scripts read it.
+"""The results log: binary_mnist_pathnet.py appends to it, the plot scripts read it.
 
-One CSV row per experiment under a header of COLUMNS. A cluster job array writes
+One CSV row per experiment under a header of COLUMNS. Many runs append to one
+log at once, so a row is one locked write; a cluster job array may also write
 one log per task, so read_log takes several and concatenates them.
 """
 import csv
+import fcntl
+import io
 import os
 import sys
 
@@ -12,6 +15,27 @@ COLUMNS = ['timestamp', 'seed', 'control', 'task1', 'task2',
            'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
            'task1_test_accuracy', 'task2_test_accuracy', 'task1_path', 'task2_path',
            'L', 'M', 'N', 'seconds', 'settings']
+
+
+def append_locked(path, text, header=None):
+    """One locked write: concurrent runs never interleave or lose a line."""
+    with open(path, 'a', newline='') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            if header and f.seek(0, os.SEEK_END) == 0:
+                text = header + text
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def append_row(path, row):
+    """Append one experiment, a dict with every column; the header comes first once."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator='\n').writerow([row[c] for c in COLUMNS])
+    append_locked(path, buf.getvalue(), header=','.join(COLUMNS) + '\n')
 
 
 class LogError(Exception):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import binary_mnist_pathnet as driver
+import results_log
 from conftest import ROOT
 
 SMALL = ['--max_steps', '4', '--T', '3', '--candi', '4', '--quiet']
@@ -42,7 +43,7 @@ def test_end_to_end_appends_one_well_formed_row_and_prints_summary_last(tmp_path
     assert m, lines[-1]
     assert any(l.startswith('task 1 test accuracy') for l in lines)
     with open(log) as f:
-        assert f.readline().strip() == ','.join(driver.COLUMNS)
+        assert f.readline().strip() == ','.join(results_log.COLUMNS)
     (row,) = rows(log)
     assert int(row['task1_generations']) + int(row['task2_generations']) == int(m.group(1))
     assert (row['task1_generations'], row['task2_generations'], row['overlap']) == m.group(2, 3, 4)
@@ -161,9 +162,9 @@ def test_interrupted_run_appends_nothing(tmp_path, mnist_dir, sig):
 
 def _append_many(path, worker):
     for i in range(50):
-        row = {c: '%d-%d' % (worker, i) for c in driver.COLUMNS}
+        row = {c: '%d-%d' % (worker, i) for c in results_log.COLUMNS}
         row['settings'] = 'x' * 3000                 # long rows, still whole
-        driver.append_row(path, row)
+        results_log.append_row(path, row)
 
 
 def test_concurrent_appends_keep_whole_rows(tmp_path):

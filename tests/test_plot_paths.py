@@ -115,6 +115,18 @@ def test_grid_png_written_to_default_name(log, tmp_path, monkeypatch, capsys):
     assert 'results/paths_seed2.png' in out
 
 
+def test_seed_means_its_pathnet_run_unless_control_given(tmp_path, monkeypatch, capsys):
+    """Every condition runs the same seeds: --seed alone must not draw
+    whichever condition happens to come last in the log."""
+    log = write(tmp_path / 'log.csv', [HEADER, row(7, '0|1|2', '3|4|5'),
+                                       row(7, '6|7|8', '9|9|9', control='scratch')])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_main([log, '--seed', '7'], capsys)      # the name carries the control
+    assert code == 0 and out.strip() == 'wrote results/paths_seed7.png'
+    code, out, _ = run_main([log, '--seed', '7', '--control', 'scratch'], capsys)
+    assert code == 0 and out.strip() == 'wrote results/paths_seed7_scratch.png'
+
+
 # ---------------------------------------------------------------------------
 # All experiments.
 
