@@ -26,7 +26,7 @@ needs_mnist = pytest.mark.skipif(
     reason='no MNIST copy at %s (set MNIST_DATA_DIR)' % MNIST)
 SMALL = ['--max_steps', '3', '--T', '2', '--candi', '4']
 
-from binary_mnist_pathnet import COLUMNS  # noqa: E402
+from results_log import COLUMNS  # noqa: E402
 
 
 def env(**extra):
