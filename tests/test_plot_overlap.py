@@ -11,6 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import plot_overlap  # noqa: E402
+import conftest  # noqa: E402
 
 HEADER = ('timestamp,seed,control,task1,task2,task1_generations,task2_generations,overlap,'
           'task1_converged,task2_converged,task1_fitness,task2_fitness,task1_test_accuracy,'
@@ -119,11 +120,7 @@ def test_default_paths_and_control_option(tmp_path, capsys, monkeypatch):
 
 
 def one_line_error(capsys, argv):
-    assert plot_overlap.main(argv) == 1
-    out, err = capsys.readouterr()
-    assert out == ''
-    assert err.startswith('error: ') and err.count('\n') == 1, err
-    return err
+    return conftest.one_line_error(plot_overlap.main, capsys, argv)
 
 
 def test_bad_logs(tmp_path, capsys):
