@@ -19,8 +19,9 @@ sys.path.insert(0, ROOT)
 SCRIPT = os.path.join(ROOT, 'auto_binary_mnist_pathnet.sh')
 VENV_PY = os.path.join(ROOT, '.venv', 'bin', 'python')
 PYTHON = VENV_PY if os.path.exists(VENV_PY) else sys.executable
-MNIST = os.environ.get('MNIST_DATA_DIR') or os.path.normpath(
-    os.path.join(ROOT, '..', 'shared', 'mnist'))
+# Absolute: the batches run in other folders than the one pytest started in.
+MNIST = os.path.abspath(os.environ.get('MNIST_DATA_DIR')
+                        or os.path.join(ROOT, '..', 'shared', 'mnist'))
 needs_mnist = pytest.mark.skipif(
     not os.path.exists(os.path.join(MNIST, 'train-images-idx3-ubyte.gz')),
     reason='no MNIST copy at %s (set MNIST_DATA_DIR)' % MNIST)
