@@ -303,17 +303,18 @@ class PathNet:
         Its off and frozen slots are written back as they were, so they
         stay bit for bit; the loser's work is dropped."""
         L, N, w = self.L, self.N, self.winner
+        rows = [tf.gather(slots[l], w) for l in range(L)]                   # [N] each
+        trained_slot = [tf.gather(train[l], w) > 0 for l in range(L)]
         with tf.control_dependencies([self.correct, step]):
             writes = [tf.assign(self.step, step)]
             for state, scratch in ((self.params, work), (self.moments[0], work_m[0]),
                                    (self.moments[1], work_m[1])):
                 for j in range(2 * L):
                     l, is_bias = j % L, j >= L
-                    rows = tf.gather(slots[l], w)                                 # [N]
                     trained = self._unlayout(scratch[j].read_value(), l, w, is_bias)
-                    kept = tf.reshape(tf.gather(train[l], w) > 0, [N] + [1] * (2 - is_bias))
-                    writes.append(tf.scatter_update(state[j], rows, tf.where_v2(
-                        kept, trained, tf.gather(state[j], rows))))
+                    kept = tf.reshape(trained_slot[l], [N] + [1] * (2 - is_bias))
+                    writes.append(tf.scatter_update(state[j], rows[l], tf.where_v2(
+                        kept, trained, tf.gather(state[j], rows[l]))))
                 for j, shape in ((2 * L, [1, self.filt, CLASSES]), (2 * L + 1, [1, CLASSES])):
                     writes.append(tf.scatter_update(state[j], tf.reshape(self.task, [1]),
                                   tf.reshape(tf.gather(scratch[j].read_value(), w), shape)))
