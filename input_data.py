@@ -81,6 +81,8 @@ def read_idx(path, magic, count, item_shape):
             raw = f.read()
     except FileNotFoundError:
         raise MnistError('%s is missing' % path)
+    except (PermissionError, IsADirectoryError) as e:    # not a data problem: say so
+        raise MnistError('cannot read %s: %s' % (path, e.strerror))
     except (OSError, EOFError, zlib.error) as e:
         raise MnistError('%s is corrupt or truncated (%s)' % (path, e))
     ndim = 1 + len(item_shape)
@@ -110,6 +112,14 @@ def load_mnist(data_dir, download_missing=True, mirrors=None):
     """Returns {train,test}_{images,labels}; images uint8 [n, 784].
 
     train is TF 1.x's training split (images 5,000..59,999)."""
+    if os.path.exists(data_dir):
+        # A folder we may not list looks empty: that is no reason to download.
+        if not os.path.isdir(data_dir):
+            raise MnistError('the data folder %s is not a folder' % data_dir)
+        try:
+            os.listdir(data_dir)
+        except OSError as e:
+            raise MnistError('cannot read the data folder %s: %s' % (data_dir, e.strerror))
     missing = [f for f in FILES.values() if not os.path.exists(os.path.join(data_dir, f))]
     if missing and not download_missing:
         raise MnistError('MNIST file %s is missing in %s'
@@ -130,6 +140,18 @@ def load_mnist(data_dir, download_missing=True, mirrors=None):
     out['train_images'] = out['train_images'][VALIDATION_SIZE:]
     out['train_labels'] = out['train_labels'][VALIDATION_SIZE:]
     return out
+
+
+def require_classes(data, classes, data_dir):
+    """A task needs images of both its classes in both splits: without them
+    evolution would never end."""
+    for split in ('train', 'test'):
+        labels = data[split + '_labels']
+        for c in sorted(classes):
+            if not (labels == c).any():
+                raise MnistError('class %d has no images in %s%s' % (
+                    c, os.path.join(data_dir, FILES[split + '_labels']),
+                    ' (after the 5,000 validation images)' if split == 'train' else ''))
 
 
 def salt_and_pepper(images, rate, rng):

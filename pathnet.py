@@ -79,14 +79,26 @@ class PathNet:
     """The super network of L layers x M modules, each task's readout, the
     optimizer state, and the ops that run a tournament."""
 
+    TOURNAMENTS = ('restore', 'shared')
+    AGGREGATES = ('sum', 'mean')
+
     def __init__(self, L=3, M=10, N=3, filt=20, T=50, batch_size=16,
-                 learning_rate=0.001, optimizer='adam', tasks=2, seed=0):
+                 learning_rate=0.001, optimizer='adam', tasks=2, tournament='restore',
+                 aggregate='sum', fresh_noise=0.0):
+        """tournament: 'restore' (both candidates from the same state, the
+        winner's training kept) or 'shared' (the paper's: A trains and keeps
+        its updates, then B from A's end state). aggregate: how a layer
+        combines its active modules. fresh_noise: salt-and-pepper rate drawn
+        anew at every use of an image (the stored images are then clean);
+        0 when the images were made noisy once, before they were loaded."""
+        assert tournament in self.TOURNAMENTS and aggregate in self.AGGREGATES
         self.L, self.M, self.N, self.filt = L, M, N, filt
         self.T, self.batch_size = T, batch_size
         self.lr, self.optimizer = learning_rate, optimizer
+        self.mode, self.aggregate, self.fresh_noise = tournament, aggregate, fresh_noise
+        self.default_rng = np.random.default_rng(0)   # for callers that bring none
         self.graph = tf.Graph()
         with self.graph.as_default():
-            tf.set_random_seed(seed)
             self._placeholders(tasks)
             self._state(tasks)
             self._task_ops()
@@ -97,29 +109,42 @@ class PathNet:
 
     # -- inputs ------------------------------------------------------------
     def _placeholders(self, tasks):
-        L, M = self.L, self.M
+        L, M, T, B = self.L, self.M, self.T, self.batch_size
         with tf.name_scope('inputs'):
             self.geopath = tf.placeholder(tf.float32, [2, L, M], 'geopath')
             self.frozen = tf.placeholder(tf.float32, [L, M], 'frozen')
             self.task = tf.placeholder(tf.int32, [], 'task')
-            self.batches = tf.placeholder(tf.int32, [self.T, self.batch_size], 'batches')
+            # restore: both candidates train on the same T minibatches;
+            # shared: each candidate on T minibatches of its own.
+            self.batches = tf.placeholder(
+                tf.int32, [T, B] if self.mode == 'restore' else [2, T, B], 'batches')
+            self.noise_seed = tf.placeholder(tf.int64, [], 'noise_seed')
             self.images_in = tf.placeholder(tf.float32, [None, INPUTS], 'images')
             self.labels_in = tf.placeholder(tf.float32, [None, CLASSES], 'labels')
             self.keep = tf.placeholder(tf.float32, [L, M], 'keep')
+            # Initial values come from the run's NumPy generator, so one graph
+            # serves any number of seeds and a seed's row does not depend on
+            # what ran before it in the process.
+            self.init_weights = [tf.placeholder(tf.float32, s, 'init_w%d' % l)
+                                 for l, s in enumerate(self._shapes())]
+            self.init_readout = tf.placeholder(tf.float32, [self.filt, CLASSES], 'init_readout')
             self.eval_geopath = tf.placeholder(tf.float32, [1, L, M], 'eval_geopath')
+
+    def _shapes(self):
+        return [[self.M, INPUTS if l == 0 else self.filt, self.filt] for l in range(self.L)]
 
     # -- state: modules, readouts, optimizer moments, training data ----------
     def _state(self, tasks):
         M, F = self.M, self.filt
-        self.shapes = [[M, INPUTS if l == 0 else F, F] for l in range(self.L)]
+        # start_task gives every module and readout its initial values.
         with tf.name_scope('modules'):
-            self.weights = [tf.Variable(self._init_w(s), name='w%d' % l)
-                            for l, s in enumerate(self.shapes)]
-            self.biases = [tf.Variable(self._init_b([M, F]), name='b%d' % l)
+            self.weights = [tf.Variable(tf.zeros(s), name='w%d' % l)
+                            for l, s in enumerate(self._shapes())]
+            self.biases = [tf.Variable(tf.zeros([M, F]), name='b%d' % l)
                            for l in range(self.L)]
         with tf.name_scope('readouts'):
-            self.readout_w = tf.Variable(self._init_w([tasks, F, CLASSES]), name='w')
-            self.readout_b = tf.Variable(self._init_b([tasks, CLASSES]), name='b')
+            self.readout_w = tf.Variable(tf.zeros([tasks, F, CLASSES]), name='w')
+            self.readout_b = tf.Variable(tf.zeros([tasks, CLASSES]), name='b')
         self.params = self.weights + self.biases + [self.readout_w, self.readout_b]
         with tf.name_scope('optimizer'):
             self.moments = [[tf.Variable(tf.zeros(p.shape), trainable=False)
@@ -133,12 +158,6 @@ class PathNet:
             self.labels = tf.Variable(tf.zeros([1, CLASSES]), trainable=False,
                                       validate_shape=False, name='labels')
 
-    def _init_w(self, shape):
-        return tf.truncated_normal(shape, stddev=INIT_STDDEV)
-
-    def _init_b(self, shape):
-        return tf.fill(shape, INIT_BIAS)
-
     def _task_ops(self):
         """start_task: load the task's data, re-initialise every module not
         kept, give the task a fresh readout and a fresh optimizer state."""
@@ -147,14 +166,14 @@ class PathNet:
                    tf.assign(self.labels, self.labels_in, validate_shape=False)]
             for l in range(self.L):
                 keep = tf.cast(self.keep[l], tf.bool)
-                for var, fresh in ((self.weights[l], self._init_w(self.shapes[l])),
-                                   (self.biases[l], self._init_b([self.M, self.filt]))):
+                for var, fresh in ((self.weights[l], self.init_weights[l]),
+                                   (self.biases[l], tf.fill([self.M, self.filt], INIT_BIAS))):
                     k = tf.reshape(keep, [self.M] + [1] * (len(var.shape) - 1))
                     ops.append(tf.assign(var, tf.where_v2(k, var, fresh)))
             ops.append(tf.scatter_update(self.readout_w, [self.task],
-                                         self._init_w([1, self.filt, CLASSES])))
+                                         tf.expand_dims(self.init_readout, 0)))
             ops.append(tf.scatter_update(self.readout_b, [self.task],
-                                         self._init_b([1, CLASSES])))
+                                         tf.fill([1, CLASSES], INIT_BIAS)))
             for m in self.moments[0] + self.moments[1]:
                 ops.append(tf.assign(m, tf.zeros_like(m)))
             ops.append(tf.assign(self.step, 0.0))
@@ -220,13 +239,18 @@ class PathNet:
             return k * t + (1.0 - k) * tf.stop_gradient(t)
         # Layer 1 has nothing below it, so its blend can act on the small
         # pre-activations [B, C*N*F] instead of the large weights.
+        def combine(h, l):     # h [C, B, F]: the sum of layer l's active modules
+            if self.aggregate == 'sum':
+                return h
+            return h / tf.reshape(tf.maximum(tf.reduce_sum(on[l], 1), 1.0), [C, 1, 1])
         z = frozen_blend(tf.matmul(x, ws[0]) + bs[0], keep[0])
         h = tf.reshape(tf.nn.relu(z), [-1, C, N, F]) * tf.reshape(on[0], [1, C, N, 1])
-        h = tf.transpose(tf.reduce_sum(h, 2), [1, 0, 2])                  # [C, B, F]
+        h = combine(tf.transpose(tf.reduce_sum(h, 2), [1, 0, 2]), 0)       # [C, B, F]
         for l in range(1, self.L):
             w, b = frozen_blend(ws[l], keep[l]), frozen_blend(bs[l], keep[l])
             z = tf.nn.relu(tf.matmul(h, w) + b)                            # [C, B, N*F]
-            h = tf.reduce_sum(tf.reshape(z, [C, -1, N, F]) * tf.reshape(on[l], [C, 1, N, 1]), 2)
+            h = combine(tf.reduce_sum(tf.reshape(z, [C, -1, N, F])
+                                      * tf.reshape(on[l], [C, 1, N, 1]), 2), l)
         return tf.matmul(h, readout_w) + readout_b
 
     def _copies(self, group, slots, C):
@@ -240,84 +264,127 @@ class PathNet:
                       tf.tile(tf.reshape(rb, [1, 1, CLASSES]), [C, 1, 1])]
 
     def _tournament_op(self):
-        """Both candidates train on scratch copies with the fused optimizer
-        kernels (elementwise Adam in separate ops cost 3/4 of the time)."""
-        L, T, C, B = self.L, self.T, 2, self.batch_size
+        """restore: both candidates train at once from the same state and
+        only the winner is kept. shared: candidate A trains and is kept,
+        then B trains from the state A left, and is kept too."""
         with tf.name_scope('tournament'):
-            slots, on, train = self._slots(self.geopath, self.frozen)
-            keep = [self._slot_mask(train[l], l, C) for l in range(L)]
-            params = self._copies(self.params, slots, C)
-            moments = [self._copies(m, slots, C) for m in self.moments]
-            with tf.name_scope('scratch'):
-                work = [tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
-                work_m = [[tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
-                          for _ in moments]
-            # Only trained slots keep their moments: with zero moments and a
-            # zero gradient the fused Adam step leaves a weight exactly as is.
-            load = [tf.assign(w, p) for w, p in zip(work, params)]
-            load += [tf.assign(w, m * k) for wm, mm in zip(work_m, moments)
-                     for w, m, k in zip(wm, mm, keep + keep + [1.0, 1.0])]
-            with tf.control_dependencies(load):
-                i0 = tf.constant(0) + 0
+            if self.mode == 'restore':
+                correct, finite, step, keep = self._train(self.geopath, self.batches,
+                                                          self.step + 0.0, 0)
+                # Ties go to the first candidate.
+                first, second = tf.unstack(correct)
+                self.winner = tf.cast(second > first, tf.int32)
+                writes = keep(self.winner)
+                self.finite = tf.gather(finite, self.winner)
+            else:
+                c_a, f_a, step_a, keep_a = self._train(self.geopath[:1], self.batches[0],
+                                                       self.step + 0.0, 0)
+                writes_a = keep_a(0)
+                with tf.control_dependencies([writes_a]):   # B starts where A ended
+                    c_b, f_b, step, keep_b = self._train(self.geopath[1:], self.batches[1],
+                                                         step_a + 0.0, 1)
+                    writes = keep_b(0)
+                correct = tf.concat([c_a, c_b], 0)
+                first, second = tf.unstack(correct)
+                self.winner = tf.cast(second > first, tf.int32)
+                self.finite = tf.logical_and(f_a[0], f_b[0])
+            self.correct = correct
+            with tf.control_dependencies([writes]):
+                self.tournament_op = tf.assign(self.step, step)
 
-            def body(i, correct, step):
-                with tf.control_dependencies([i]):      # read after last update
-                    p = [w.read_value() for w in work]
-                batch = tf.gather(self.batches, i)
-                x = tf.reshape(tf.gather(self.images, batch), [B, INPUTS])
-                y = tf.reshape(tf.gather(self.labels, batch), [1, B, CLASSES])
-                logits = self._forward(x, p[:L], p[L:2 * L], p[-2], p[-1], on, keep, C)
-                loss = tf.nn.softmax_cross_entropy_with_logits_v2(
-                    labels=tf.tile(y, [C, 1, 1]), logits=logits)
-                # Candidates own disjoint copies, so one gradient of the summed
-                # loss is each candidate's own gradient.
-                grads = tf.gradients(tf.reduce_sum(tf.reduce_mean(loss, 1)), p)
-                hits = tf.cast(tf.equal(tf.argmax(logits, 2), tf.argmax(y, 2)), tf.int32)
-                step = step + 1.0
-                # The reads above may alias the scratch buffers, which the
-                # kernels update in place: every gradient first.
-                with tf.control_dependencies(grads + [hits]):
-                    grads = [tf.identity(g) for g in grads]
-                if self.optimizer == 'sgd':
-                    updates = [tf.raw_ops.ApplyGradientDescent(var=w, alpha=self.lr, delta=g)
-                               for w, g in zip(work, grads)]
-                else:
-                    updates = [tf.raw_ops.ApplyAdam(
-                        var=w, m=m, v=v, beta1_power=ADAM_BETA1 ** step,
-                        beta2_power=ADAM_BETA2 ** step, lr=self.lr, beta1=ADAM_BETA1,
-                        beta2=ADAM_BETA2, epsilon=ADAM_EPSILON, grad=g)
-                        for w, m, v, g in zip(work, work_m[0], work_m[1], grads)]
-                with tf.control_dependencies(updates):
-                    return i + 1, correct + tf.reduce_sum(hits, 1), step
+    def _train(self, geopath, batches, step0, phase):
+        """Train the C candidates of `geopath` [C, L, M] for T minibatches
+        (`batches` [T, B]) on scratch copies of their modules, with the fused
+        optimizer kernels (elementwise Adam in separate ops cost 3/4 of the
+        time). Returns correct counts [C], whether every loss was finite [C],
+        the step count after training, and keep(c): the ops that write
+        candidate c's training back into the network state."""
+        L, T, B = self.L, self.T, self.batch_size
+        C = int(geopath.shape[0])
+        slots, on, train = self._slots(geopath, self.frozen)
+        keep = [self._slot_mask(train[l], l, C) for l in range(L)]
+        params = self._copies(self.params, slots, C)
+        moments = [self._copies(m, slots, C) for m in self.moments]
+        with tf.name_scope('scratch'):
+            work = [tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
+            work_m = [[tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
+                      for _ in moments]
+        # Only trained slots keep their moments: with zero moments and a
+        # zero gradient the fused Adam step leaves a weight exactly as is.
+        load = [tf.assign(w, p) for w, p in zip(work, params)]
+        load += [tf.assign(w, m * k) for wm, mm in zip(work_m, moments)
+                 for w, m, k in zip(wm, mm, keep + keep + [1.0, 1.0])]
+        with tf.control_dependencies(load):
+            i0 = tf.constant(0) + 0
 
-            _, self.correct, step = tf.while_loop(
-                lambda i, *_: i < T, body, [i0, tf.zeros([C], tf.int32), self.step + 0.0],
-                parallel_iterations=1)
-            # Ties go to the first candidate.
-            first, second = tf.unstack(self.correct)
-            self.winner = tf.cast(second > first, tf.int32)
-            self.tournament_op = self._keep_winner(slots, train, work, work_m, step)
+        def body(i, correct, finite, step):
+            with tf.control_dependencies([i]):      # read after last update
+                p = [w.read_value() for w in work]
+            batch = tf.gather(batches, i)
+            x = tf.reshape(tf.gather(self.images, batch), [B, INPUTS])
+            if self.fresh_noise:
+                x = self._noisy(x, tf.cast(phase * T + i, tf.int64))
+            y = tf.reshape(tf.gather(self.labels, batch), [1, B, CLASSES])
+            logits = self._forward(x, p[:L], p[L:2 * L], p[-2], p[-1], on, keep, C)
+            loss = tf.nn.softmax_cross_entropy_with_logits_v2(
+                labels=tf.tile(y, [C, 1, 1]), logits=logits)
+            # Candidates own disjoint copies, so one gradient of the summed
+            # loss is each candidate's own gradient.
+            grads = tf.gradients(tf.reduce_sum(tf.reduce_mean(loss, 1)), p)
+            hits = tf.cast(tf.equal(tf.argmax(logits, 2), tf.argmax(y, 2)), tf.int32)
+            finite = tf.logical_and(finite, tf.reduce_all(tf.is_finite(loss), 1))
+            step = step + 1.0
+            # The reads above may alias the scratch buffers, which the
+            # kernels update in place: every gradient first.
+            with tf.control_dependencies(grads + [hits, finite]):
+                grads = [tf.identity(g) for g in grads]
+            if self.optimizer == 'sgd':
+                updates = [tf.raw_ops.ApplyGradientDescent(var=w, alpha=self.lr, delta=g)
+                           for w, g in zip(work, grads)]
+            else:
+                updates = [tf.raw_ops.ApplyAdam(
+                    var=w, m=m, v=v, beta1_power=ADAM_BETA1 ** step,
+                    beta2_power=ADAM_BETA2 ** step, lr=self.lr, beta1=ADAM_BETA1,
+                    beta2=ADAM_BETA2, epsilon=ADAM_EPSILON, grad=g)
+                    for w, m, v, g in zip(work, work_m[0], work_m[1], grads)]
+            with tf.control_dependencies(updates):
+                return i + 1, correct + tf.reduce_sum(hits, 1), finite, step
 
-    def _keep_winner(self, slots, train, work, work_m, step):
-        """Scatter the winner's trained slots back into the network state.
+        _, correct, finite, step = tf.while_loop(
+            lambda i, *_: i < T, body,
+            [i0, tf.zeros([C], tf.int32), tf.ones([C], tf.bool), step0],
+            parallel_iterations=1)
+        return correct, finite, step, lambda c: self._keep(c, slots, train, work, work_m,
+                                                           [correct, finite, step])
+
+    def _noisy(self, x, draw):
+        """Salt-and-pepper noise drawn anew for this use of the images, from
+        the tournament's seed and the minibatch's number: the same seed gives
+        the same noise. One uniform draw per pixel, as in input_data."""
+        u = tf.random.stateless_uniform(tf.shape(x), tf.stack([self.noise_seed, draw]))
+        return tf.where_v2(u < self.fresh_noise,
+                           tf.cast(u >= self.fresh_noise / 2, tf.float32), x)
+
+    def _keep(self, c, slots, train, work, work_m, after):
+        """Scatter candidate c's trained slots back into the network state.
         Its off and frozen slots are written back as they were, so they
-        stay bit for bit; the loser's work is dropped."""
-        L, N, w = self.L, self.N, self.winner
-        rows = [tf.gather(slots[l], w) for l in range(L)]                   # [N] each
-        trained_slot = [tf.gather(train[l], w) > 0 for l in range(L)]
-        with tf.control_dependencies([self.correct, step]):
-            writes = [tf.assign(self.step, step)]
+        stay bit for bit; the other candidate's work is dropped."""
+        L, N = self.L, self.N
+        rows = [tf.gather(slots[l], c) for l in range(L)]                   # [N] each
+        trained_slot = [tf.gather(train[l], c) > 0 for l in range(L)]
+        with tf.control_dependencies(after):
+            writes = []
             for state, scratch in ((self.params, work), (self.moments[0], work_m[0]),
                                    (self.moments[1], work_m[1])):
                 for j in range(2 * L):
                     l, is_bias = j % L, j >= L
-                    trained = self._unlayout(scratch[j].read_value(), l, w, is_bias)
+                    trained = self._unlayout(scratch[j].read_value(), l, c, is_bias)
                     kept = tf.reshape(trained_slot[l], [N] + [1] * (2 - is_bias))
                     writes.append(tf.scatter_update(state[j], rows[l], tf.where_v2(
                         kept, trained, tf.gather(state[j], rows[l]))))
                 for j, shape in ((2 * L, [1, self.filt, CLASSES]), (2 * L + 1, [1, CLASSES])):
                     writes.append(tf.scatter_update(state[j], tf.reshape(self.task, [1]),
-                                  tf.reshape(tf.gather(scratch[j].read_value(), w), shape)))
+                                  tf.reshape(tf.gather(scratch[j].read_value(), c), shape)))
         return tf.group(*writes)
 
     def _eval_op(self):
@@ -333,27 +400,49 @@ class PathNet:
 
     # -- the session side ----------------------------------------------------
     def feed_dict(self, task, geopaths=None, frozen=None, batches=None, images=None,
-                  labels=None, keep=None):
+                  labels=None, keep=None, init=None, noise_seed=None):
         """The one place feeds are built."""
         feeds = {self.task: task}
         if geopaths is not None:
             feeds[self.geopath if len(geopaths) == 2 else self.eval_geopath] = np.asarray(geopaths)
         for ph, value in ((self.frozen, frozen), (self.batches, batches), (self.images_in, images),
-                          (self.labels_in, labels), (self.keep, keep)):
+                          (self.labels_in, labels), (self.keep, keep),
+                          (self.noise_seed, noise_seed)):
             if value is not None:
                 feeds[ph] = value
+        if init is not None:
+            feeds.update(zip(self.init_weights + [self.init_readout], init))
         return feeds
 
-    def start_task(self, sess, task, images, labels, keep):
-        sess.run(self.start_task_op, self.feed_dict(task, images=images, labels=labels, keep=keep))
+    def initial_weights(self, rng):
+        """Fresh module weights for every layer and a readout: the TF 1.x
+        tutorials' truncated normal (redrawn beyond two standard deviations)."""
+        def truncated_normal(shape):
+            w = rng.standard_normal(shape, dtype=np.float32)
+            while True:
+                out = np.abs(w) > 2
+                if not out.any():
+                    return w * np.float32(INIT_STDDEV)
+                w[out] = rng.standard_normal(int(out.sum()), dtype=np.float32)
+        return [truncated_normal(s) for s in self._shapes()] + \
+            [truncated_normal([self.filt, CLASSES])]
 
-    def tournament(self, sess, task, masks, frozen, batches):
-        """Train both candidates from the same state on the same minibatches
-        and keep the winner. Returns (correct counts [2], winner index)."""
-        correct, winner, _ = sess.run(
-            [self.correct, self.winner, self.tournament_op],
-            self.feed_dict(task, geopaths=masks, frozen=frozen, batches=batches))
-        return correct, int(winner)
+    def start_task(self, sess, task, images, labels, keep, rng=None):
+        """Load a task's data; re-initialise (from rng) every module not kept,
+        the task's readout and the optimizer state."""
+        init = self.initial_weights(rng if rng is not None else self.default_rng)
+        sess.run(self.start_task_op, self.feed_dict(task, images=images, labels=labels,
+                                                     keep=keep, init=init))
+
+    def tournament(self, sess, task, masks, frozen, batches, noise_seed=0):
+        """One generation's training (see _tournament_op). Returns the correct
+        counts [2], the winner's index, and whether every loss of the kept
+        training was finite (False: the network diverged)."""
+        correct, winner, finite, _ = sess.run(
+            [self.correct, self.winner, self.finite, self.tournament_op],
+            self.feed_dict(task, geopaths=masks, frozen=frozen, batches=batches,
+                           noise_seed=noise_seed))
+        return correct, int(winner), bool(finite)
 
     def evaluate(self, sess, task, mask, images, labels):
         return float(sess.run(self.accuracy, self.feed_dict(

@@ -15,6 +15,9 @@ COLUMNS = ['timestamp', 'seed', 'control', 'task1', 'task2',
            'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
            'task1_test_accuracy', 'task2_test_accuracy', 'task1_path', 'task2_path',
            'L', 'M', 'N', 'seconds', 'settings']
+COLUMNS = COLUMNS + ['task1_diverged', 'task2_diverged'] + ['task%d_gen_%s' % (t, x) for t in (1, 2) for x in ('0.95', '0.98', '0.99')]
+def check_log(path):  # TEMP STUB
+    pass
 
 
 def append_locked(path, text, header=None):
