@@ -1,36 +1,43 @@
 #!/usr/bin/env bash
-# Many binary-MNIST PathNet experiments, several at once, resumable from the
-# results log. See usage() or run with --help.
+# Many binary-MNIST PathNet experiments, several processes at once, each
+# running a share of the seeds, resumable from the results log. See usage()
+# or run with --help.
 set -u
 
 usage() {
     cat <<EOF
 usage: $(basename "$0") [RUNS] [JOBS] [-- FLAGS...]
 
-Runs RUNS experiments of binary_mnist_pathnet.py (default 1000), JOBS at a
-time (default: the number of cores, $(nproc) here). Run i (0..RUNS-1) gets
---seed SEED_BASE+i; every run appends one row to the same results log, the
-driver's --results (default results/binary_mnist_pathnet.csv). FLAGS go to
-every run unchanged (they must not set --seed). Prints "<i> Iteration,
-Entire Iter:..." and a progress line per finished run, then a summary.
+Runs RUNS experiments of binary_mnist_pathnet.py (default 1000) in JOBS
+processes at a time (default: the number of cores, $(nproc) here). Run i
+(0..RUNS-1) gets seed SEED_BASE+i; the seeds still to do are dealt out to
+the JOBS processes, each of which runs its share one after another
+(--seeds), so TensorFlow starts once per process, not once per experiment.
+Every experiment appends one row to the same results log, the driver's
+--results (default results/binary_mnist_pathnet.csv). FLAGS go to every
+run unchanged (they must not set --seed or --seeds). Prints "<i> Iteration,
+Entire Iter:..." and a progress line per finished experiment, then a summary.
 
 Resume: rerun the same command. A seed is skipped if the log already holds a
 row of the same condition: same --control (default pathnet) and same
 settings column (the non-default flags that change what is computed).
-Failed and interrupted runs leave no row and are run again.
+Failed and interrupted experiments leave no row and are run again. While a
+batch's runs are alive (even if the batch itself was killed), a second batch
+on the same log refuses to start.
 
-Threads: each run gets --threads max(1, CORES/JOBS) (integer division), so
-JOBS runs do not oversubscribe the CPU, unless FLAGS set --threads.
+Threads: each process gets --threads max(1, CORES/JOBS) (integer division),
+so JOBS processes do not oversubscribe the CPU, unless FLAGS set --threads.
 
 Environment:
   SEED_BASE    seed of run 0 (default 0)
-  RUN_LOG_DIR  folder of the per-run console logs, CONTROL-seedN.log
+  RUN_LOG_DIR  folder of the per-experiment console logs, CONTROL-seedN.log
                (default: runs/ beside the results log)
   PYTHON       interpreter (default: .venv/bin/python beside this script
                if it exists, else python3)
 
-Exit status: 0 all runs done, 1 some run failed, 2 bad usage,
-130 interrupted (Ctrl-C or SIGTERM stops every run; the log keeps whole rows).
+Exit status: 0 all experiments done, 1 some failed, 2 bad usage or another
+batch is running on the log, 130 interrupted (Ctrl-C or SIGTERM stops every
+process at its next tournament; the log keeps whole rows only).
 EOF
 }
 
@@ -69,9 +76,10 @@ py=${PYTHON:-python3}
 # last of a repeated flag), so the log and condition we resume from are the
 # ones the runs will use. Sentinels tell whether FLAGS set --seed/--threads.
 info=$("$py" - "$here" "${extra[@]}" <<'EOF'
-import contextlib, csv, os, sys
+import contextlib, sys
 sys.path.insert(0, sys.argv[1])
 import binary_mnist_pathnet as d
+import results_log
 sys.argv[0] = d.__file__          # the name in its error messages
 SEED, THREADS = 2**31 - 2, 10**9
 try:
@@ -79,103 +87,172 @@ try:
         a = d.parse_args(['--seed', str(SEED), '--threads', str(THREADS)] + sys.argv[2:])
 except SystemExit as e:
     sys.exit(e.code or 99)                      # 99: FLAGS asked for the driver's --help
-condition = d.settings(a)                       # the non-default flags but --control
-done = set()
-if os.path.exists(a.results):
-    with open(a.results, newline='') as f:
-        rows = csv.DictReader(f)
-        if rows.fieldnames and not {'seed', 'control', 'settings'} <= set(rows.fieldnames):
-            sys.exit('error: %s has no seed/control/settings columns' % a.results)
-        done = {int(r['seed']) for r in rows if (r['seed'] or '').isdigit()
-                and r['control'] == a.control and r['settings'] == condition}
+if a.seeds != [SEED]:
+    sys.exit('error: FLAGS must not set --seeds: run i gets SEED_BASE+i')
+try:
+    done = results_log.done_seeds(a.results, a.control, d.settings(a))
+except results_log.LogError as e:
+    sys.exit('error: %s' % e)
 print(a.results, a.control, int(a.seed != SEED), int(a.threads != THREADS), sep='\n')
 print(' '.join(map(str, sorted(done))))
+print(d.settings(a))
 EOF
 )
 case $? in 0) ;; 99) exit 0 ;; *) exit 2 ;; esac
-{ IFS= read -r results; read -r control; read -r seed_set; read -r threads_set; read -r done_list; } <<<"$info"
+{ IFS= read -r results; read -r control; read -r seed_set; read -r threads_set; read -r done_list
+  IFS= read -r condition; } <<<"$info"
 (( seed_set )) && die "FLAGS must not set --seed: run i gets SEED_BASE+i"
-
-threads=()
-(( threads_set )) || threads=(--threads $(( $(nproc) / njobs > 1 ? $(nproc) / njobs : 1 )))
-logdir=${RUN_LOG_DIR:-$(dirname -- "$results")/runs}
-mkdir -p -- "$logdir" || exit 2
 
 declare -A is_done=()
 for s in $done_list; do is_done[$s]=1; done
 todo=() skipped=0
+declare -A is_todo=()
 for (( i = 0; i < runs; i++ )); do
     if [[ -n ${is_done[$(( base + i ))]:-} ]]; then
         skipped=$(( skipped + 1 ))
     else
-        todo+=("$i")
+        todo+=("$(( base + i ))")
+        is_todo[$(( base + i ))]=1
     fi
 done
+(( njobs <= ${#todo[@]} )) || njobs=${#todo[@]}
 
-declare -A run_of=()     # running child's pid -> run index
-ok=0 failed=0 start=$SECONDS
+# A batch claims its seeds in a file beside the log, locked by a descriptor
+# that every run inherits: while any of its runs lives (even after the batch
+# itself was killed with -9), another batch of the same condition refuses to
+# run those seeds, which would be written twice. Batches of other seeds or
+# other conditions share the log freely.
+claim_seeds() {
+    command -v flock >/dev/null || { echo "warning: no flock: batches on $results are" \
+        "not checked for overlap" >&2; return; }
+    local f o other seeds s mine=$results.batch.$$
+    exec {o}>>"$results.lock" && flock "$o" || die "cannot lock $results.lock"
+    for f in "$results".batch.*; do
+        [[ -f $f ]] || continue
+        exec {other}<"$f"
+        if flock -n "$other"; then             # its batch and runs are gone
+            rm -f -- "$f"
+        else
+            { IFS= read -r s; read -r seeds; } <"$f"
+            if [[ $s == "$control $condition" ]]; then
+                for s in $seeds; do
+                    [[ -z ${is_todo[$s]:-} ]] ||
+                        die "seed $s of this condition is being run by another batch (claim" \
+                            "$f; its runs are still alive); wait for it or stop it, then rerun"
+                done
+            fi
+        fi
+        exec {other}<&-
+    done
+    exec {claim}>"$mine" && flock -n "$claim" || die "cannot create $mine"
+    printf '%s\n' "$control $condition" "${todo[*]}" >&"$claim"
+    exec {o}>&-
+}
 
+start=$SECONDS ok=0 failed=0
 hms() { printf '%d:%02d:%02d' $(( $1 / 3600 )) $(( $1 % 3600 / 60 )) $(( $1 % 60 )); }
-runlog() { printf '%s/%s-seed%d.log' "$logdir" "$control" "$1"; }
-
-# All terminal output comes from this process, one printf per line, so the
-# lines of concurrent runs never mix.
-finish() {      # pid status: report a finished run
-    local i=${run_of[$1]} st=$2 log line
-    unset "run_of[$1]"
-    log=$(runlog $(( base + i )))
-    if (( st == 0 )); then
-        ok=$(( ok + 1 ))
-        line=$(grep '^Entire Iter:' "$log" 2>/dev/null | tail -n 1)
-        printf '%d Iteration, %s\n' "$i" "${line:-(no result line, see $log)}"
-    else
-        failed=$(( failed + 1 ))
-        line=$(grep -v '^[[:space:]]*$' "$log" 2>/dev/null | tail -n 1)
-        printf 'FAILED run %d, seed %d (exit %d): %s [%s]\n' "$i" $(( base + i )) "$st" "${line:-no output}" "$log" >&2
-    fi
-    local n=$(( ok + failed )) left=$(( ${#todo[@]} - ok - failed )) el=$(( SECONDS - start ))
-    printf '[%d/%d] %d done, %d failed, %d running, %s left\n' "$n" "${#todo[@]}" "$ok" "$failed" \
-        "${#run_of[@]}" "$( (( left == 0 )) && echo 0:00:00 || hms $(( el * left / n )) )"
-}
-
-reap() {        # wait until some run ends, and report it
-    local pid st
-    wait -n -p pid "${!run_of[@]}"; st=$?
-    [[ -n ${pid:-} ]] || { echo "error: lost track of the runs" >&2; exit 1; }   # cannot happen
-    finish "$pid" "$st"
-}
-
 summary() {
     printf 'summary: %d done, %d failed, %d skipped (already in %s), wall time %s\n' \
         "$ok" "$failed" "$skipped" "$results" "$(hms $(( SECONDS - start )))"
 }
+if (( ${#todo[@]} == 0 )); then
+    echo "0 run(s) to do, $skipped skipped (already in $results)"
+    summary
+    exit 0
+fi
 
-# Ctrl-C, SIGTERM, hangup: background children of a script ignore SIGINT, so
-# every run is sent SIGTERM, which the driver turns into "exit 130, append
-# nothing" (a row being written is finished first).
+logdir=${RUN_LOG_DIR:-$(dirname -- "$results")/runs}
+mkdir -p -- "$logdir" "$(dirname -- "$results")" || exit 2
+claim_seeds
+threads=()
+(( threads_set )) || threads=(--threads $(( $(nproc) / njobs > 1 ? $(nproc) / njobs : 1 )))
+
+# Each process's output is split into one console log per experiment (by the
+# driver's "experiment K of N: seed S" lines) and its results reach this
+# script as events, one line each, through a pipe all of them share.
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf -- "$tmp" "$results.batch.$$"' EXIT
+mkfifo "$tmp/events" && exec {ev}<>"$tmp/events" || exit 2
+split() {       # first seed of the job
+    awk -v dir="$logdir" -v control="$control" -v seed="$1" '
+        function open_log(s) { if (out) close(out); seed = s; out = dir "/" control "-seed" s ".log"
+                               printf "" > out }
+        BEGIN { open_log(seed) }
+        /^experiment [0-9]+ of [0-9]+: seed [0-9]+$/ { open_log($NF); next }
+        { print > out; fflush(out) }
+        /^Entire Iter:/ { print "done", seed, $0; fflush() }
+        /^error: seed [0-9]+ failed: / { print "failed", $3, $0; fflush() }'
+}
+
+declare -A seeds_of=() pending=()    # job pid -> its seeds; seed -> not yet reported
+n=${#todo[@]}
+for (( j = 0; j < njobs; j++ )); do
+    share=()
+    for (( k = j; k < n; k += njobs )); do share+=("${todo[k]}"); pending[${todo[k]}]=1; done
+    list=$(IFS=,; echo "${share[*]}")
+    PATHNET_BATCH_PID=$$ "$py" "$driver" --seeds "$list" "${threads[@]}" "${extra[@]}" \
+        > >(split "${share[0]}" >&"$ev") 2>&1 &
+    seeds_of[$!]="${share[*]}"
+done
+
+report() {      # one event line from a job
+    local kind=$1 seed=$2 line=$3 log=$logdir/$control-seed$2.log
+    [[ -n ${pending[$seed]:-} ]] || return
+    unset "pending[$seed]"
+    if [[ $kind == done ]]; then
+        ok=$(( ok + 1 ))
+        printf '%d Iteration, %s\n' $(( seed - base )) "$line"
+    else
+        failed=$(( failed + 1 ))
+        printf 'FAILED run %d, seed %d: %s [%s]\n' $(( seed - base )) "$seed" "$line" "$log" >&2
+    fi
+    local m=$(( ok + failed )) el=$(( SECONDS - start ))
+    printf '[%d/%d] %d done, %d failed, %d process(es) running, %s left\n' "$m" "$n" "$ok" \
+        "$failed" "${#seeds_of[@]}" "$( (( m == n )) && echo 0:00:00 || hms $(( el * (n - m) / m )) )"
+}
+
+drain() {       # the events already in the pipe
+    local kind seed line
+    while read -r -t "${1:-0.2}" -u "$ev" kind seed line; do report "$kind" "$seed" "$line"; done
+}
+
+ended() {       # pid status: a job's process ended; its unreported seeds failed
+    local s st=$2 log line seeds=${seeds_of[$1]}
+    drain 0.5
+    unset "seeds_of[$1]"
+    for s in $seeds; do
+        [[ -n ${pending[$s]:-} ]] || continue
+        log=$logdir/$control-seed$s.log
+        line=$(grep -v '^[[:space:]]*$' "$log" 2>/dev/null | tail -n 1)
+        report failed "$s" "process exited with status $st before it: ${line:-no output}"
+    done
+}
+
+# Ctrl-C, SIGTERM, hangup: every process is sent SIGTERM; it stops at its
+# next tournament and writes nothing for the experiment it was in.
 stop() {
     trap '' INT TERM HUP
-    echo "interrupted: stopping ${#run_of[@]} running run(s)" >&2
-    kill -TERM $(jobs -p) 2>/dev/null       # jobs -p: even one not yet in run_of
+    echo "interrupted: stopping ${#seeds_of[@]} running process(es)" >&2
+    kill -TERM "${!seeds_of[@]}" 2>/dev/null
     local pid
-    for pid in "${!run_of[@]}"; do
-        wait "$pid"
-        (( $? == 0 )) && finish "$pid" 0    # it finished before the signal
-    done
-    wait
+    for pid in "${!seeds_of[@]}"; do wait "$pid"; done
+    drain 0.5
     summary
-    echo "interrupted: $ok run(s) finished in this batch; rerun the same command to resume" >&2
+    echo "interrupted: $ok experiment(s) finished in this batch; rerun the same command to resume" >&2
     exit 130
 }
 trap stop INT TERM HUP
 
-echo "${#todo[@]} run(s) to do, $skipped skipped (already in $results), $njobs at a time" \
+echo "$n run(s) to do, $skipped skipped (already in $results), in $njobs process(es)" \
      "with ${threads[*]:-the --threads of FLAGS}; per-run logs in $logdir/"
-for i in "${todo[@]}"; do
-    while (( ${#run_of[@]} >= njobs )); do reap; done
-    "$py" "$driver" --seed $(( base + i )) "${threads[@]}" "${extra[@]}" >"$(runlog $(( base + i )))" 2>&1 &
-    run_of[$!]=$i
+while (( ${#seeds_of[@]} )); do
+    if read -r -t 1 -u "$ev" kind seed line; then
+        report "$kind" "$seed" "$line"
+    fi
+    for pid in "${!seeds_of[@]}"; do
+        # bash reaps its children as they end; wait then only fetches the status
+        kill -0 "$pid" 2>/dev/null || { wait "$pid"; ended "$pid" $?; }
+    done
 done
-while (( ${#run_of[@]} )); do reap; done
 summary
 (( failed == 0 )) || exit 1

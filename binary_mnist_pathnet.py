@@ -384,8 +384,7 @@ def run(args, stop, done, failed):
             except (Interrupted, KeyboardInterrupt):
                 raise
             except Exception as e:   # one seed's failure must not cost the others
-                print('error: seed %d failed: %s: %s' % (seed, type(e).__name__,
-                                                         str(e).strip().split('\n')[0]),
+                print('error: seed %d failed: %s: %s' % (seed, type(e).__name__, first_line(e)),
                       file=sys.stderr, flush=True)
                 failed.append(seed)
                 continue
@@ -398,6 +397,14 @@ def run(args, stop, done, failed):
     if several:
         print('seeds: %d done, %d failed%s' % (len(done), len(failed),
               ' (%s)' % ' '.join(map(str, failed)) if failed else ''), flush=True)
+
+
+def first_line(error):
+    """The informative line of an exception (TensorFlow's start with a
+    generic 'Graph execution error:')."""
+    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+    lines = [l for l in lines if not l.endswith('execution error:')] or lines or ['']
+    return lines[0]
 
 
 def progress(args, writer):

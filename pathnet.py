@@ -305,7 +305,9 @@ class PathNet:
         keep = [self._slot_mask(train[l], l, C) for l in range(L)]
         params = self._copies(self.params, slots, C)
         moments = [self._copies(m, slots, C) for m in self.moments]
-        with tf.name_scope('scratch'):
+        # The scratch buffers' initializers must not wait for the training
+        # this phase may depend on (shared: candidate A's writes).
+        with tf.name_scope('scratch'), tf.control_dependencies(None):
             work = [tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
             work_m = [[tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
                       for _ in moments]

@@ -97,3 +97,14 @@ def parse_rows(reader, path, ints, floats, required):
         row['where'] = where
         rows.append(row)
     return rows
+
+
+def done_seeds(path, control, settings):  # TEMP until the log-format work lands
+    if not os.path.exists(path):
+        return set()
+    with open(path, newline='') as f:
+        rows = csv.DictReader(f)
+        if rows.fieldnames and not {'seed', 'control', 'settings'} <= set(rows.fieldnames):
+            raise LogError('%s has no seed/control/settings columns' % path)
+        return {int(r['seed']) for r in rows if (r['seed'] or '').isdigit()
+                and r['control'] == control and r['settings'] == settings}

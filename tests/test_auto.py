@@ -186,7 +186,7 @@ def test_sigterm_stops_every_run_and_keeps_the_log_whole(tmp_path):
     proc.send_signal(signal.SIGTERM)
     rc, out = finish(proc, timeout=30)
     assert rc == 130, out
-    assert 'interrupted: 0 run(s) finished' in out
+    assert 'interrupted: 0 experiment(s) finished' in out
     assert not any(os.path.exists('/proc/%d' % k) for k in kids)
     assert rows(log) == []
     for r in runs:
