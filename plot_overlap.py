@@ -6,7 +6,6 @@ and each task's generations.
 
     python plot_overlap.py [LOG ...] [-o OUT.png] [--control pathnet] [--show]
 """
-import argparse
 import math
 import os
 import sys
@@ -16,9 +15,8 @@ from fractions import Fraction
 import matplotlib.pyplot as plt
 import numpy as np
 
-from results_log import LogError, read_log
+from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
 
-DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
 DEFAULT_OUT = 'results/overlap_generations.png'
 OTHER_FIGURES = ('overlap_histogram', 'generations_histogram')
 INTS = ('task1_generations', 'task2_generations', 'overlap',
@@ -26,19 +24,12 @@ INTS = ('task1_generations', 'task2_generations', 'overlap',
 GENERATIONS = 'generations (tournaments)'
 
 
-class PlotError(Exception):
-    """Reported as one line on stderr, never as a traceback."""
-
-
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('logs', nargs='*', metavar='LOG', default=[DEFAULT_LOG],
-                   help='results logs, concatenated (e.g. one per job of a cluster array)')
-    p.add_argument('-o', '--out', default=DEFAULT_OUT, metavar='OUT.png',
-                   help='figure 1 (generations against overlap); figures 2 and 3 go next to it '
-                        'as OUT_overlap_histogram.png and OUT_generations_histogram.png (without '
-                        '-o: results/overlap_histogram.png, results/generations_histogram.png)')
+    p = parser(__doc__)
+    add_logs(p)
+    add_out(p, DEFAULT_OUT, 'figure 1 (generations against overlap); figures 2 and 3 go next '
+            'to it as OUT_overlap_histogram.png and OUT_generations_histogram.png (without '
+            '-o: results/overlap_histogram.png, results/generations_histogram.png)')
     p.add_argument('--control', choices=['pathnet', 'scratch', 'finetune'], default='pathnet',
                    help='plot the rows of this control only')
     p.add_argument('--show', action='store_true', help='also open the figures in a window')
@@ -47,7 +38,7 @@ def parse_args(argv=None):
 
 def read_rows(paths):
     """All rows of all logs; one no run can write is an error, not a point on a figure."""
-    rows = read_log(paths, ints=INTS, required=('control',))
+    rows = read(paths, ints=INTS, required=('control',))
     for r in rows:
         if not (1 <= r['N'] <= r['M'] and r['L'] >= 1 and {
                 r['task1_converged'], r['task2_converged']} <= {0, 1}
@@ -217,15 +208,6 @@ def output_paths(out):
     return [stem + ext] + ['%s_%s%s' % (stem, name, ext) for name in OTHER_FIGURES]
 
 
-def save(fig, path):
-    try:
-        os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-    except (OSError, ValueError) as e:
-        raise PlotError('cannot write %s: %s' % (path, getattr(e, 'strerror', None) or e))
-
-
 def main(argv=None):
     args = parse_args(argv)
     if not args.show:
@@ -236,8 +218,8 @@ def main(argv=None):
         paths = output_paths(args.out)
         for plot, path in zip((plot_generations_vs_overlap, plot_overlap_histogram,
                                plot_generations_histogram), paths):
-            save(plot(t), path)
-    except (PlotError, LogError) as e:
+            save(plot(t), path, close=not args.show)
+    except ERRORS as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
     finally:

@@ -136,12 +136,14 @@ def test_bad_logs(tmp_path, capsys):
     err = one_line_error(capsys, [write_log(tmp_path / 'g.csv', [row(), row().replace(
         ',121,127,', ',12x,127,')])])
     assert "g.csv line 3: task1_generations should be an integer, got '12x'" in err
-    err = one_line_error(capsys, [write_log(tmp_path / 's.csv', [row().rsplit(',', 9)[0]])])
-    assert 's.csv line 2: fewer fields than the header' in err
+    torn = write_log(tmp_path / 's.csv', [row().rsplit(',', 9)[0]])
+    assert plot_overlap.main([torn]) == 1
+    assert capsys.readouterr().err == ('warning: %s line 2: torn row (12 fields, expected 21), '
+                                       'skipped\nerror: no data rows in %s\n' % (torn, torn))
     err = one_line_error(capsys, [write_log(tmp_path / 'o.csv', [row(overlap=10)])])
     assert 'impossible' in err
     assert 'mix network sizes L/M/N 3/10/3, 4/10/3' in one_line_error(
-        capsys, [write_log(tmp_path / 'm.csv', [row(), row(L=4)])])
+        capsys, [write_log(tmp_path / 'm.csv', [row(), row(seed=2, L=4)])])
     assert 'no finetune rows (found pathnet: 1)' in one_line_error(
         capsys, [write_log(tmp_path / 'p.csv', [row()]), '--control', 'finetune'])
 
@@ -154,3 +156,4 @@ def test_bad_log_subprocess_has_no_traceback(tmp_path):
     assert done.stderr.startswith('error: ') and done.stderr.count('\n') == 1, done.stderr
     assert 'Traceback' not in done.stderr
     assert not (tmp_path / 'x.png').exists()
+
