@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
+from results_log import log_files
 
 DEFAULT_OUT = 'results/overlap_generations.png'
 OTHER_FIGURES = ('overlap_histogram', 'generations_histogram')
@@ -242,7 +243,7 @@ def main(argv=None):
     finally:
         if not args.show:
             plt.close('all')
-    print(summary(rows, others, t, args.logs))
+    print(summary(rows, others, t, log_files(args.logs)))
     print('wrote ' + ', '.join(paths))
     if args.show:
         plt.show()

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
+from results_log import log_files
 
 DEFAULT_OUT = 'results/transfer.png'
 CONTROLS = ('pathnet', 'scratch', 'finetune')
@@ -223,7 +224,7 @@ def main(argv=None):
         plt.switch_backend('Agg')
     try:
         table, duplicates, skipped = select(read_rows(args.logs), args.settings)
-        text = summary(table, args.settings, len(args.logs), duplicates, skipped,
+        text = summary(table, args.settings, len(log_files(args.logs)), duplicates, skipped,
                        args.bootstrap, args.seed)
         # The legend sits in the bottom 5%, below the panels.
         save(plot(table, args.settings), args.out, rect=(0, 0.05, 1, 1), close=not args.show)

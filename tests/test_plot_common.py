@@ -72,3 +72,4 @@ def test_a_folder_of_logs_is_read(main, tmp_path, capsys):
     assert err.startswith('warning: seed ') and err.count('\n') == 1, err
     assert '/jobs/log-1.csv line 41; %s/jobs/log-2.csv line 2)' % tmp_path in err
     assert (tmp_path / 'f.png').exists()
+    assert main is plot_paths.main or 'from 3 log(s)' in out or '; 3 log(s);' in out, out
