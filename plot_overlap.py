@@ -6,7 +6,6 @@ and each task's generations.
 
     python plot_overlap.py [LOG ...] [-o OUT.png] [--control pathnet] [--show]
 """
-import argparse
 import math
 import os
 import sys
@@ -16,9 +15,9 @@ from fractions import Fraction
 import matplotlib.pyplot as plt
 import numpy as np
 
-from results_log import LogError, read_log
+from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
+from results_log import log_files
 
-DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
 DEFAULT_OUT = 'results/overlap_generations.png'
 OTHER_FIGURES = ('overlap_histogram', 'generations_histogram')
 INTS = ('task1_generations', 'task2_generations', 'overlap',
@@ -26,19 +25,13 @@ INTS = ('task1_generations', 'task2_generations', 'overlap',
 GENERATIONS = 'generations (tournaments)'
 
 
-class PlotError(Exception):
-    """Reported as one line on stderr, never as a traceback."""
-
-
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('logs', nargs='*', metavar='LOG', default=[DEFAULT_LOG],
-                   help='results logs, concatenated (e.g. one per job of a cluster array)')
-    p.add_argument('-o', '--out', default=DEFAULT_OUT, metavar='OUT.png',
-                   help='figure 1 (generations against overlap); figures 2 and 3 go next to it '
-                        'as OUT_overlap_histogram.png and OUT_generations_histogram.png (without '
-                        '-o: results/overlap_histogram.png, results/generations_histogram.png)')
+    p = parser(__doc__)
+    add_logs(p)
+    add_out(p, DEFAULT_OUT, 'figure 1 (generations against overlap); figures 2 and 3 go next '
+            'to it as OUT_overlap_histogram.png and OUT_generations_histogram.png, or, when '
+            'OUT is named overlap_generations.png, as overlap_histogram.png and '
+            'generations_histogram.png in its folder')
     p.add_argument('--control', choices=['pathnet', 'scratch', 'finetune'], default='pathnet',
                    help='plot the rows of this control only')
     p.add_argument('--show', action='store_true', help='also open the figures in a window')
@@ -47,7 +40,7 @@ def parse_args(argv=None):
 
 def read_rows(paths):
     """All rows of all logs; one no run can write is an error, not a point on a figure."""
-    rows = read_log(paths, ints=INTS, required=('control',))
+    rows = read(paths, ints=INTS, required=('control',))
     for r in rows:
         if not (1 <= r['N'] <= r['M'] and r['L'] >= 1 and {
                 r['task1_converged'], r['task2_converged']} <= {0, 1}
@@ -58,7 +51,7 @@ def read_rows(paths):
     return rows
 
 
-def select(rows, control):
+def select(rows, control, logs):
     """The rows of one control, and a count of the others by control."""
     chosen = [r for r in rows if r['control'] == control]
     others = Counter(r['control'] for r in rows if r['control'] != control)
@@ -69,6 +62,13 @@ def select(rows, control):
     if len(shapes) > 1:
         raise PlotError('the %s rows mix network sizes L/M/N %s; the chance distribution '
                         'needs one' % (control, ', '.join('%d/%d/%d' % s for s in shapes)))
+    # Figure 1, the 2017 figure, would be empty.
+    if not any(r['task1_converged'] == r['task2_converged'] == 1 for r in chosen):
+        raise PlotError('none of the %d %s experiments in %s solved both tasks (task 1: %d, '
+                        'task 2: %d): no generations to plot' % (
+                            len(chosen), control, ', '.join(logs),
+                            sum(r['task1_converged'] for r in chosen),
+                            sum(r['task2_converged'] for r in chosen)))
     return chosen, others
 
 
@@ -113,12 +113,20 @@ def simulate_overlap(L, M, N, pairs, seed):
 
 
 def chance_p_value(overlaps, dist):
-    """P(mean overlap >= the observed mean) for as many pairs of random paths:
-    their summed overlap has the len(overlaps)-fold convolution of dist."""
+    """P(mean overlap <= the observed mean) and P(mean overlap >= it) for as many pairs
+    of random paths: their summed overlap has the len(overlaps)-fold convolution of dist."""
     total = np.array([1.0])
     for _ in overlaps:
         total = np.convolve(total, dist)
-    return min(1.0, float(total[int(np.sum(overlaps)):].sum()))
+    observed = int(np.sum(overlaps))
+    return (min(1.0, float(total[:observed + 1].sum())),
+            min(1.0, float(total[observed:].sum())))
+
+
+def p_text(t, mean, le='<=', ge='>='):
+    """Both tails, labelled: evolution may avoid frozen modules as well as seek them."""
+    return ('P(mean %s %.2f) = %.2g (lower tail), P(mean %s %.2f) = %.2g (upper tail)'
+            % (le, mean, t['p'][0], ge, mean, t['p'][1]))
 
 def tabulate(rows, dist):
     """What the figures and the summary show, computed once."""
@@ -168,8 +176,8 @@ def plot_overlap_histogram(t):
     ax.plot(values, len(x) * t['chance'], 'o--', color='tab:red',
             label='chance (paths drawn at random): expected, mean %.2f' % t['chance_mean'])
     ax.set(xticks=values, xlabel='overlap: modules on both tasks\' paths', ylabel='experiments',
-           title='Overlap of the two tasks\' paths (%s), n=%d\nP(mean overlap \u2265 %.2f by '
-                 'chance) = %.2g' % (t['what'], len(x), x.mean(), t['p']))
+           title='Overlap of the two tasks\' paths (%s), n=%d\nby chance: %s'
+                 % (t['what'], len(x), p_text(t, x.mean(), '\u2264', '\u2265')))
     ax.legend(fontsize=8)
     return fig
 
@@ -199,9 +207,9 @@ def summary(rows, others, t, logs):
     for k, g in zip((1, 2), t['done']):
         lines.append('task %d generations (converged): ' % k + (
             'mean %.1f, median %g' % (g.mean(), np.median(g)) if len(g) else 'none'))
-    lines.append('overlap: mean %.2f (all %d experiments) vs chance %.2f; P(mean >= %.2f by '
-                 'chance) = %.2g' % (t['overlap'].mean(), n, t['chance_mean'],
-                                     t['overlap'].mean(), t['p']))
+    lines.append('overlap: mean %.2f (all %d experiments) vs chance %.2f' % (
+        t['overlap'].mean(), n, t['chance_mean']))
+    lines.append('by chance: ' + p_text(t, t['overlap'].mean()))
     settings = Counter(r.get('settings', '') for r in rows)
     if len(settings) > 1:
         lines.append('note: the rows mix %d settings: %s' % (len(settings), '; '.join(
@@ -212,18 +220,10 @@ def summary(rows, others, t, logs):
 def output_paths(out):
     stem, ext = os.path.splitext(out)
     ext = ext or '.png'   # matplotlib chooses the format by the extension
-    if out == DEFAULT_OUT:
-        return [out] + [os.path.join('results', name + ext) for name in OTHER_FIGURES]
+    if os.path.basename(stem) == os.path.basename(os.path.splitext(DEFAULT_OUT)[0]):
+        return [stem + ext] + [os.path.join(os.path.dirname(out), name + ext)
+                               for name in OTHER_FIGURES]
     return [stem + ext] + ['%s_%s%s' % (stem, name, ext) for name in OTHER_FIGURES]
-
-
-def save(fig, path):
-    try:
-        os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-    except (OSError, ValueError) as e:
-        raise PlotError('cannot write %s: %s' % (path, getattr(e, 'strerror', None) or e))
 
 
 def main(argv=None):
@@ -231,19 +231,19 @@ def main(argv=None):
     if not args.show:
         plt.switch_backend('Agg')
     try:
-        rows, others = select(read_rows(args.logs), args.control)
+        rows, others = select(read_rows(args.logs), args.control, args.logs)
         t = tabulate(rows, chance_distribution(rows[0]['L'], rows[0]['M'], rows[0]['N']))
         paths = output_paths(args.out)
         for plot, path in zip((plot_generations_vs_overlap, plot_overlap_histogram,
                                plot_generations_histogram), paths):
-            save(plot(t), path)
-    except (PlotError, LogError) as e:
+            save(plot(t), path, close=not args.show)
+    except ERRORS as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
     finally:
         if not args.show:
             plt.close('all')
-    print(summary(rows, others, t, args.logs))
+    print(summary(rows, others, t, log_files(args.logs)))
     print('wrote ' + ', '.join(paths))
     if args.show:
         plt.show()

@@ -4,7 +4,6 @@
     python plot_paths.py [LOG] --usage [--control C] [-o OUT.png]   module usage, all experiments
     python plot_paths.py --history FILE [--seed S] [-o OUT] [--gif] the population converging
 """
-import argparse
 import json
 import os
 import re
@@ -17,19 +16,14 @@ import numpy as np
 from matplotlib.animation import PillowWriter
 from matplotlib.lines import Line2D
 
-from results_log import LogError, read_log
+from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
 
-DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
 INT_COLUMNS = ['seed', 'L', 'M', 'N', 'overlap', 'task1_generations', 'task2_generations',
                'task1_converged', 'task2_converged']
 CONTROLS = ['pathnet', 'scratch', 'finetune']
 COLOURS = {1: 'tab:blue', 2: 'tab:orange'}
 CMAPS = {1: 'Blues', 2: 'Oranges'}  # heat maps in the same colour as the task's path
 MAX_PANELS = 12
-
-
-class PlotError(Exception):
-    """Bad input: reported as one line on stderr, never as a traceback."""
 
 
 # ---------------------------------------------------------------------------
@@ -51,7 +45,7 @@ def parse_path(text, L, M, N, where):
 
 def load_log(path):
     """The log's rows, each with its two paths as boolean [L, M] masks mask1 and mask2."""
-    rows = read_log(path, ints=INT_COLUMNS, required=(
+    rows = read(path, ints=INT_COLUMNS, required=(
         'control', 'task1', 'task2', 'task1_path', 'task2_path', 'task1_test_accuracy',
         'task2_test_accuracy'))
     for r in rows:
@@ -209,9 +203,12 @@ def draw_usage(rows, control, log):
                 ylabel='fraction of experiments')
     what = 'frozen task-1' if control == 'pathnet' else 'task-1 (not frozen: %s)' % control
     axes[2].set_title('task-2 paths using at least one\n%s module in the layer' % what)
-    fig.suptitle('Module usage over %d %s experiment%s in %s'
-                 % (n, control, '' if n == 1 else 's', log))
-    fig.tight_layout()
+    unsolved = sum(not (r['task1_converged'] and r['task2_converged']) for r in rows)
+    fig.suptitle('Module usage over %d %s experiment%s in %s%s' % (
+        n, control, '' if n == 1 else 's', log, '\n%d of them did not solve both tasks (not '
+        'converged: task 1 %d, task 2 %d); their paths are the last winners\'' % (
+            unsolved, sum(not r['task1_converged'] for r in rows),
+            sum(not r['task2_converged'] for r in rows)) if unsolved else ''))
     return fig
 
 
@@ -332,20 +329,9 @@ def save_history_gif(run, source, out):
 
 # ---------------------------------------------------------------------------
 
-def save(fig, out):
-    os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
-    try:
-        fig.savefig(out, dpi=110)
-    except ValueError as e:  # e.g. an unknown file extension
-        raise PlotError('cannot save %s: %s' % (out, e)) from None
-    finally:
-        plt.close(fig)
-
-
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('log', nargs='?', default=DEFAULT_LOG, help='results log (default: %(default)s)')
+    p = parser(__doc__, raw=True)
+    add_logs(p, many=False)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument('--usage', action='store_true', help='module usage over all experiments')
     mode.add_argument('--history', metavar='FILE', help='population history (JSON lines)')
@@ -356,7 +342,7 @@ def parse_args(argv):
                    help='only experiments of this control (default with --usage or --seed: '
                         'pathnet); --row then counts among them')
     p.add_argument('--gif', action='store_true', help='with --history: an animation instead')
-    p.add_argument('-o', '--output', help='output file (default: under results/)')
+    add_out(p, None, 'output file (default: under results/)', name='--output')
     args = p.parse_args(argv)
     if args.usage and (args.seed is not None or args.row is not None):
         p.error('--usage draws all experiments: --seed and --row do not apply')
@@ -377,7 +363,7 @@ def run(args):
         if args.gif:
             save_history_gif(snaps, source, out)
         else:
-            save(draw_history(snaps, source), out)
+            save(draw_history(snaps, source), out, rect=None)   # laid out when drawn
         return out
     rows = load_log(args.log)
     # A seed is run once per condition: without --control, --seed means its pathnet run.
@@ -390,11 +376,11 @@ def run(args):
     suffix = lambda control: '' if control == 'pathnet' else '_' + control
     if args.usage:
         out = args.output or 'results/paths_usage%s.png' % suffix(control)
-        save(draw_usage(rows, control, os.path.basename(args.log)), out)
+        save(draw_usage(rows, control, os.path.basename(os.path.normpath(args.log))), out)
         return out
     row = pick_row(rows, args.seed, args.row)
     out = args.output or 'results/paths_seed%d%s.png' % (row['seed'], suffix(row['control']))
-    save(draw_paths(row)[0], out)
+    save(draw_paths(row)[0], out, rect=None)   # laid out around its legend when drawn
     return out
 
 
@@ -405,7 +391,7 @@ def main(argv=None):
         return e.code
     try:
         out = run(args)
-    except (PlotError, LogError, OSError) as e:
+    except ERRORS + (OSError,) as e:   # OSError: writing the GIF
         print('error: %s' % e, file=sys.stderr)
         return 1
     print('wrote %s' % out)

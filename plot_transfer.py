@@ -6,18 +6,16 @@ task 1's test accuracy after task 2 (forgetting). From binary_mnist_pathnet.py's
     python plot_transfer.py [LOG ...] [-o OUT.png] [--settings S] [--bootstrap 10000]
                             [--seed 0] [--show]
 """
-import argparse
 import math
-import os
 import sys
 from collections import Counter
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from results_log import LogError, read_log
+from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
+from results_log import log_files
 
-DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'
 DEFAULT_OUT = 'results/transfer.png'
 CONTROLS = ('pathnet', 'scratch', 'finetune')
 INTS = ('seed', 'task1_generations', 'task2_generations', 'task1_converged', 'task2_converged')
@@ -28,16 +26,10 @@ T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
-class PlotError(Exception):
-    """Reported as one line on stderr, never as a traceback."""
-
-
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('logs', nargs='*', metavar='LOG', default=[DEFAULT_LOG],
-                   help='results logs, concatenated (e.g. one per job of a cluster array)')
-    p.add_argument('-o', '--out', default=DEFAULT_OUT, metavar='OUT.png', help='the figure')
+    p = parser(__doc__)
+    add_logs(p)
+    add_out(p, DEFAULT_OUT, 'the figure')
     p.add_argument('--settings', default='', metavar='S',
                    help="plot the rows whose settings column is S ('': the default settings); "
                         "a value starting with -- needs '=': --settings=--learning_rate=0.0001")
@@ -53,8 +45,8 @@ def parse_args(argv=None):
 
 def read_rows(paths):
     """All rows of all logs; one no run can write is an error, not a point on a figure."""
-    rows = read_log(paths, ints=INTS, floats=('task1_test_accuracy',),
-                    required=('control', 'task1', 'task2', 'task1_path', 'settings'))
+    rows = read(paths, ints=INTS, floats=('task1_test_accuracy',),
+              required=('control', 'task1', 'task2', 'task1_path', 'settings'))
     for r in rows:
         if r['control'] not in CONTROLS:
             raise PlotError('%s: unknown control %r' % (r['where'], r['control']))
@@ -223,7 +215,6 @@ def plot(table, settings):
         next(iter(table.values()))['tasks'], settings or '(defaults)', len(seeds),
         'paired across ' + ', '.join(names) if len(names) > 1 else 'of ' + names[0],
         ' (no %s runs)' % ', '.join(missing) if missing else ''))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
@@ -233,15 +224,11 @@ def main(argv=None):
         plt.switch_backend('Agg')
     try:
         table, duplicates, skipped = select(read_rows(args.logs), args.settings)
-        text = summary(table, args.settings, len(args.logs), duplicates, skipped,
+        text = summary(table, args.settings, len(log_files(args.logs)), duplicates, skipped,
                        args.bootstrap, args.seed)
-        fig = plot(table, args.settings)
-        try:
-            os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
-            fig.savefig(args.out, dpi=110)
-        except (OSError, ValueError) as e:
-            raise PlotError('cannot write %s: %s' % (args.out, getattr(e, 'strerror', None) or e))
-    except (PlotError, LogError) as e:
+        # The legend sits in the bottom 5%, below the panels.
+        save(plot(table, args.settings), args.out, rect=(0, 0.05, 1, 1), close=not args.show)
+    except ERRORS as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
     finally:

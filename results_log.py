@@ -2,91 +2,254 @@
 
 One CSV row per experiment under a header of COLUMNS. Many runs append to one
 log at once, so a row is one locked write; a cluster job array may also write
-one log per task, so read_log takes several and concatenates them.
+one log per task, so read_log takes several (or a folder of them) and
+concatenates them, and `merge` folds them into one:
+
+    python results_log.py merge DEST SRC...
 """
+import argparse
+import contextlib
 import csv
 import fcntl
 import io
 import os
 import sys
+import tempfile
+from collections import defaultdict
 
-COLUMNS = ['timestamp', 'seed', 'control', 'task1', 'task2',
-           'task1_generations', 'task2_generations', 'overlap',
-           'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
-           'task1_test_accuracy', 'task2_test_accuracy', 'task1_path', 'task2_path',
-           'L', 'M', 'N', 'seconds', 'settings']
-COLUMNS = COLUMNS + ['task1_diverged', 'task2_diverged'] + ['task%d_gen_%s' % (t, x) for t in (1, 2) for x in ('0.95', '0.98', '0.99')]
-def check_log(path):  # TEMP STUB
-    pass
-
-
-def append_locked(path, text, header=None):
-    """One locked write: concurrent runs never interleave or lose a line."""
-    with open(path, 'a', newline='') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            if header and f.seek(0, os.SEEK_END) == 0:
-                text = header + text
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def append_row(path, row):
-    """Append one experiment, a dict with every column; the header comes first once."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator='\n').writerow([row[c] for c in COLUMNS])
-    append_locked(path, buf.getvalue(), header=','.join(COLUMNS) + '\n')
+COLUMNS_V1 = ['timestamp', 'seed', 'control', 'task1', 'task2',
+              'task1_generations', 'task2_generations', 'overlap',
+              'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
+              'task1_test_accuracy', 'task2_test_accuracy', 'task1_path', 'task2_path',
+              'L', 'M', 'N', 'seconds', 'settings']
+# Appended, never inserted: a reader that knows only COLUMNS_V1 still finds its columns.
+COLUMNS = COLUMNS_V1 + ['task1_diverged', 'task2_diverged',
+                        'task1_gen_0.95', 'task1_gen_0.98', 'task1_gen_0.99',
+                        'task2_gen_0.95', 'task2_gen_0.98', 'task2_gen_0.99']
+HEADERS = {','.join(COLUMNS): COLUMNS, ','.join(COLUMNS_V1): COLUMNS_V1}
+KEY = ('seed', 'control', 'settings')   # one experiment: a seed is run once per condition
 
 
 class LogError(Exception):
     """A log that cannot be used: one line naming the file (and line), never a traceback."""
 
 
-def read_log(paths, ints=(), floats=(), required=()):
-    """The rows of one log or several, concatenated: dicts of the header's columns as
-    stripped strings, those in ints as int and in floats as float, and 'where'
-    ('<path> line <n>') for the caller's own complaints about a row. The columns in
-    ints, floats and required must be in the header."""
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    rows = []
-    for path in paths:
+# ---------------------------------------------------------------------------
+# Writing.
+
+def header_of(f, path):
+    """The columns of the log open (binary) as f: COLUMNS, COLUMNS_V1, or None if empty."""
+    f.seek(0)
+    first = f.readline(65536)
+    if not first:
+        return None
+    try:
+        line = first.decode('utf-8').rstrip('\r\n')
+    except UnicodeDecodeError:
+        raise LogError('%s is not a results log: it is not UTF-8 text' % path) from None
+    if line not in HEADERS:
+        raise LogError('%s is not a results log: its first line is not a results-log header '
+                       '(%r)' % (path, line[:40] + ('...' if len(line) > 40 else '')))
+    return HEADERS[line]
+
+
+def check_log(path):
+    """Refuse (LogError) a file at path that is not a results log this version can append
+    to; a missing or empty file is fine. Returns its columns, or None."""
+    try:
+        with open(path, 'rb') as f:
+            return header_of(f, path)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise LogError('%s is a directory, not a results log' % path) from None
+    except OSError as e:
+        raise LogError('cannot read %s: %s' % (path, e.strerror or e)) from None
+
+
+@contextlib.contextmanager
+def locked(path, upgrade=None):
+    """path open for appending (binary) under an exclusive lock.
+
+    A writer that replaces the log (upgrade) leaves the others waiting on the
+    lock of the old file, so after locking, check that path is still the file
+    we hold, else reopen. upgrade(f, path) returns True once it has replaced it."""
+    while True:
+        f = open(path, 'ab+')
         try:
-            with open(path, newline='', encoding='utf-8') as f:
-                found = parse_rows(csv.DictReader(f), path, ints, floats,
-                                   list(ints) + list(floats) + list(required))
-        except OSError as e:
-            raise LogError('cannot read %s: %s' % (path, e.strerror or e)) from None
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise LogError('%s is not a CSV results log (%s)' % (path, e)) from None
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:   # removed while we waited
+                now = None
+            held = os.fstat(f.fileno())
+            if now and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino) \
+                    and not (upgrade and upgrade(f, path)):
+                break
+        except BaseException:
+            f.close()
+            raise
+        f.close()   # drops the lock
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def write_end(f, data):
+    """Append data, starting on a line of its own: after a crash tore the last row, ours
+    must not be glued to it (the torn row stays, and readers skip it)."""
+    end = f.seek(0, os.SEEK_END)
+    if end:
+        f.seek(end - 1)
+        if f.read(1) != b'\n':
+            data = b'\n' + data
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def append_locked(path, text, header=None):
+    """One locked write: concurrent runs never interleave or lose a line."""
+    with locked(path) as f:
+        data = text.encode('utf-8')
+        if header and f.seek(0, os.SEEK_END) == 0:
+            data = header.encode('utf-8') + data
+        write_end(f, data)
+
+
+def upgrade_v1(f, path):
+    """A log written under COLUMNS_V1 is rewritten under COLUMNS (old rows get empty new
+    fields; torn rows are copied as they are) into a new file that replaces it whole,
+    so a crash leaves either the old log or the new one."""
+    if header_of(f, path) is not COLUMNS_V1:
+        return False
+    f.seek(0)
+    try:
+        records = list(csv.reader(io.StringIO(f.read().decode('utf-8'))))[1:]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise LogError('%s: cannot upgrade to the new columns (%s)' % (path, e)) from None
+    pad = [''] * (len(COLUMNS) - len(COLUMNS_V1))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    writer.writerow(COLUMNS)
+    writer.writerows(r + pad if len(r) == len(COLUMNS_V1) else r for r in records)
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.%s.' % name, suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as t:
+            t.write(out.getvalue().encode('utf-8'))
+            t.flush()
+            os.fchmod(t.fileno(), os.fstat(f.fileno()).st_mode & 0o7777)
+            os.fsync(t.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def row_text(rows):
+    missing = [c for c in COLUMNS if c not in rows[0]] if rows else []
+    if missing:   # the driver's bug, not the user's: say which columns
+        raise KeyError('results row lacks columns %s' % ', '.join(missing))
+    out = io.StringIO()
+    csv.writer(out, lineterminator='\n').writerows([r[c] for c in COLUMNS] for r in rows)
+    return out.getvalue().encode('utf-8')
+
+
+def append_row(path, row):
+    """Append one experiment, a dict with every column of COLUMNS; the header comes first
+    once. Refuses (LogError) a file that is not a results log; upgrades a COLUMNS_V1 one."""
+    data = row_text([row])
+    check_log(path)   # before locking: a directory cannot be opened for appending
+    with locked(path, upgrade_v1) as f:
+        if header_of(f, path) is None:
+            data = (','.join(COLUMNS) + '\n').encode('utf-8') + data
+        write_end(f, data)
+
+
+# ---------------------------------------------------------------------------
+# Reading.
+
+def log_files(paths):
+    """The files named, a folder standing for its *.csv files in name order."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    files = []
+    for path in map(str, paths):
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith('.csv'))
+            if not found:
+                raise LogError('no *.csv logs in the folder %s' % path)
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def read_log(paths, ints=(), floats=(), required=()):
+    """The rows of one log or several (files, or folders of *.csv), concatenated: dicts of
+    the header's columns as stripped strings, those in ints as int and in floats as float,
+    and 'where' ('<path> line <n>') for the caller's own complaints about a row. The
+    columns in ints, floats and required must be in the header. A log of COLUMNS_V1 gets
+    '' in the newer columns. Torn rows and seeds run twice are warned about on stderr."""
+    files = log_files(paths)
+    rows = []
+    for path in files:
+        found = read_file(path, ints, floats, list(ints) + list(floats) + list(required))
         # A job still running (or dead) leaves an empty log: no reason to drop the others.
-        if not found and len(paths) > 1:
+        if not found and len(files) > 1:
             print('warning: %s has no data rows, skipped' % path, file=sys.stderr)
         rows += found
     if not rows:
-        raise LogError('no data rows in %s' % ', '.join(map(str, paths)))
+        raise LogError('no data rows in %s' % ', '.join(files))
+    warn_duplicates(rows)
     return rows
 
 
+def read_file(path, ints=(), floats=(), required=()):
+    try:
+        with open(path, newline='', encoding='utf-8') as f:
+            return parse_rows(csv.reader(f), path, ints, floats, required)
+    except OSError as e:
+        raise LogError('cannot read %s: %s' % (path, e.strerror or e)) from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise LogError('%s is not a CSV results log (%s)' % (path, e)) from None
+
+
+def done_seeds(path, control, settings):
+    """The seeds with a row of this condition in the log: the batches' resume rule.
+    A missing or empty log has none; a file that is not a results log is refused."""
+    if check_log(path) is None:
+        return set()
+    return {int(r['seed']) for r in read_file(path) if r['seed'].isdigit()
+            and r['control'] == control and r['settings'] == settings}
+
+
 def parse_rows(reader, path, ints, floats, required):
-    if reader.fieldnames is None:   # an empty file: the header comes with the first row
+    header = next(reader, None)
+    if header is None:   # an empty file: the header comes with the first row
         return []
-    missing = [c for c in required if c not in reader.fieldnames]
-    if missing and not set(COLUMNS) & set(reader.fieldnames):   # the first line is data
+    missing = [c for c in required if c not in header]
+    if missing and not set(COLUMNS) & set(header):   # the first line is data
         raise LogError('%s has no header line' % path)
     if missing:
         raise LogError('%s: no column %s in the header' % (path, ', '.join(missing)))
+    newer = [c for c in COLUMNS if c not in header] if set(COLUMNS_V1) <= set(header) else []
     rows = []
     for record in reader:
         where = '%s line %d' % (path, reader.line_num)
-        # DictReader files surplus fields under None and fills missing ones with None.
-        if None in record:   # most likely an unquoted comma: the columns are shifted
-            raise LogError('%s: more fields than the header has columns' % where)
-        if None in record.values():
-            raise LogError('%s: fewer fields than the header has columns' % where)
-        row = {c: v.strip() for c, v in record.items()}
+        if not record:
+            continue
+        if header == COLUMNS and len(record) == len(COLUMNS_V1):   # by an older version
+            record += [''] * (len(COLUMNS) - len(COLUMNS_V1))
+        # A crash cut the row short, or an older version glued the next row to it.
+        if len(record) != len(header):
+            print('warning: %s: torn row (%d fields, expected %d), skipped'
+                  % (where, len(record), len(header)), file=sys.stderr)
+            continue
+        row = dict(zip(header, (v.strip() for v in record)), **dict.fromkeys(newer, ''))
         for columns, kind, what in ((ints, int, 'an integer'), (floats, float, 'a number')):
             for c in columns:
                 try:
@@ -99,12 +262,86 @@ def parse_rows(reader, path, ints, floats, required):
     return rows
 
 
-def done_seeds(path, control, settings):  # TEMP until the log-format work lands
-    if not os.path.exists(path):
-        return set()
-    with open(path, newline='') as f:
-        rows = csv.DictReader(f)
-        if rows.fieldnames and not {'seed', 'control', 'settings'} <= set(rows.fieldnames):
-            raise LogError('%s has no seed/control/settings columns' % path)
-        return {int(r['seed']) for r in rows if (r['seed'] or '').isdigit()
-                and r['control'] == control and r['settings'] == settings}
+def key(row):
+    return tuple(str(row[c]) for c in KEY)
+
+
+def warn_duplicates(rows):
+    """A seed logged twice under one condition is one experiment counted twice (a log
+    given twice, a merge done twice, a rerun): say where, so it can be cleaned up."""
+    seen = defaultdict(list)
+    for r in rows:
+        if all(c in r for c in KEY):
+            seen[key(r)].append(r['where'])
+    for (seed, control, settings), wheres in seen.items():
+        if len(wheres) > 1:
+            lines = defaultdict(list)
+            for w in wheres:
+                path, n = w.rsplit(' line ', 1)
+                lines[path].append(n)
+            print('warning: seed %s appears %d times under control=%s settings=%r (%s)' % (
+                seed, len(wheres), control, settings, '; '.join(
+                    '%s line%s %s' % (p, 's' * (len(ns) > 1), ', '.join(ns))
+                    for p, ns in lines.items())), file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# Merging.
+
+def merge(dest, sources):
+    """Append to dest, in one locked write, every row of the sources whose (seed, control,
+    settings) is neither in dest nor earlier in the sources. Returns (rows merged, source
+    files, duplicates skipped)."""
+    files = log_files(sources)
+    rows = []
+    for path in files:
+        check_log(path)
+        rows += read_file(path)
+    check_log(dest)
+    with locked(dest, upgrade_v1) as f:
+        empty = header_of(f, dest) is None
+        f.seek(0)
+        text = f.read().decode('utf-8')
+        seen = {key(r) for r in parse_rows(csv.reader(io.StringIO(text)), dest, (), (), ())}
+        new = []
+        for r in rows:
+            if key(r) not in seen:
+                seen.add(key(r))
+                new.append(dict(r, **{c: r.get(c, '') for c in COLUMNS}))
+        if new:
+            header = (','.join(COLUMNS) + '\n').encode('utf-8') if empty else b''
+            write_end(f, header + row_text(new))
+    return len(new), len(files), len(rows) - len(new)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):   # one line and exit 1, like every other refusal here
+        self.exit(1, 'error: %s\n' % message)
+
+
+def main(argv=None):
+    p = Parser(description=__doc__.split('\n\n')[0])
+    commands = p.add_subparsers(dest='command', metavar='COMMAND')
+    commands.required = True
+    m = commands.add_parser('merge', help='append the rows of SRC... that DEST lacks to DEST')
+    m.add_argument('dest', metavar='DEST', help='results log to append to (created if missing)')
+    m.add_argument('sources', nargs='+', metavar='SRC', help='results logs, or folders of *.csv')
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:   # --help, or a usage error already printed
+        return e.code
+    try:
+        merged, n_files, duplicates = merge(args.dest, args.sources)
+    except LogError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+    except OSError as e:
+        print('error: cannot write %s: %s' % (args.dest, e.strerror or e), file=sys.stderr)
+        return 1
+    print('merged %d rows from %d files into %s, %d duplicates skipped'
+          % (merged, n_files, args.dest, duplicates))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -80,11 +80,26 @@ def test_chance_matches_simulation_and_not_the_wrong_model():
                                                            abs=0.01)
 
 
-def test_p_value():
+def test_p_value_both_tails():
     dist = plot_overlap.chance_distribution(3, 10, 3)
-    assert plot_overlap.chance_p_value(np.array([0]), dist) == pytest.approx(1)
-    assert plot_overlap.chance_p_value(np.array([4]), dist) == pytest.approx(dist[4:].sum())
-    assert plot_overlap.chance_p_value(np.array([9] * 20), dist) < 1e-50
+    p = plot_overlap.chance_p_value
+    assert p(np.array([0]), dist) == pytest.approx((dist[0], 1))
+    assert p(np.array([4]), dist) == pytest.approx((dist[:5].sum(), dist[4:].sum()))
+    assert p(np.array([9] * 20), dist)[1] < 1e-50 and p(np.array([0] * 20), dist)[0] < 1e-17
+    # Two pairs of one-gene, two-module paths: the summed overlap is 0, 1, 2 with 1/4, 1/2, 1/4.
+    half = plot_overlap.chance_distribution(1, 2, 1)
+    assert p(np.array([0, 1]), half) == pytest.approx((3 / 4, 3 / 4))
+    assert p(np.array([0, 0]), half) == pytest.approx((1 / 4, 1))
+
+
+def test_reference_study_is_lower_than_chance(capsys):
+    # The README quotes 4e-5 for the committed study: evolution avoids frozen modules.
+    log = os.path.join(REPO, 'results', 'reference', 'binary_mnist_pathnet.csv')
+    rows, _ = plot_overlap.select(plot_overlap.read_rows([log]), 'pathnet', [log])
+    lower, upper = plot_overlap.chance_p_value(np.array([r['overlap'] for r in rows]),
+                                               plot_overlap.chance_distribution(3, 10, 3))
+    assert len(rows) == 200 and '%.1g' % lower == '4e-05' and upper > 0.9999
+    assert capsys.readouterr().err == ''
 
 
 def test_writes_three_figures_and_summary(tmp_path, capsys):
@@ -104,6 +119,8 @@ def test_writes_three_figures_and_summary(tmp_path, capsys):
     assert 'skipped 1 rows of other controls (scratch: 1)' in text
     assert 'converged: task 1 8/8, task 2 7/8, both 7/8' in text
     assert 'overlap: mean 2.88 (all 8 experiments) vs chance 2.20' in text
+    assert 'by chance: P(mean <= 2.88) = 0.96 (lower tail), P(mean >= 2.88) = 0.072 (upper tail)' \
+        in text
     assert 'task 2 generations (converged): mean 65.0, median 65' in text
 
 
@@ -136,12 +153,14 @@ def test_bad_logs(tmp_path, capsys):
     err = one_line_error(capsys, [write_log(tmp_path / 'g.csv', [row(), row().replace(
         ',121,127,', ',12x,127,')])])
     assert "g.csv line 3: task1_generations should be an integer, got '12x'" in err
-    err = one_line_error(capsys, [write_log(tmp_path / 's.csv', [row().rsplit(',', 9)[0]])])
-    assert 's.csv line 2: fewer fields than the header' in err
+    torn = write_log(tmp_path / 's.csv', [row().rsplit(',', 9)[0]])
+    assert plot_overlap.main([torn]) == 1
+    assert capsys.readouterr().err == ('warning: %s line 2: torn row (12 fields, expected 21), '
+                                       'skipped\nerror: no data rows in %s\n' % (torn, torn))
     err = one_line_error(capsys, [write_log(tmp_path / 'o.csv', [row(overlap=10)])])
     assert 'impossible' in err
     assert 'mix network sizes L/M/N 3/10/3, 4/10/3' in one_line_error(
-        capsys, [write_log(tmp_path / 'm.csv', [row(), row(L=4)])])
+        capsys, [write_log(tmp_path / 'm.csv', [row(), row(seed=2, L=4)])])
     assert 'no finetune rows (found pathnet: 1)' in one_line_error(
         capsys, [write_log(tmp_path / 'p.csv', [row()]), '--control', 'finetune'])
 
@@ -154,3 +173,40 @@ def test_bad_log_subprocess_has_no_traceback(tmp_path):
     assert done.stderr.startswith('error: ') and done.stderr.count('\n') == 1, done.stderr
     assert 'Traceback' not in done.stderr
     assert not (tmp_path / 'x.png').exists()
+
+
+def test_title_gives_both_tails(tmp_path):
+    rows = plot_overlap.read_rows([write_log(tmp_path / 'a.csv', [
+        row(seed=s, overlap=o) for s, o in enumerate([0, 0, 1, 0])])])
+    t = plot_overlap.tabulate(rows, plot_overlap.chance_distribution(3, 10, 3))
+    title = plot_overlap.plot_overlap_histogram(t).axes[0].get_title()
+    lower, upper = plot_overlap.chance_p_value(np.array([0, 0, 1, 0]), t['chance'])
+    assert ('P(mean \u2264 0.25) = %.2g (lower tail), P(mean \u2265 0.25) = %.2g (upper tail)'
+            % (lower, upper)) in title
+    assert lower < 0.01 < 0.99 < upper
+
+
+def test_nothing_solved_is_an_error_not_an_empty_figure(tmp_path, capsys):
+    log = write_log(tmp_path / 'a.csv', [row(seed=1, c2=0), row(seed=2, c1=0, c2=0),
+                                         row(seed=3, control='scratch')])
+    err = one_line_error(capsys, [log, '-o', str(tmp_path / 'f.png')])
+    assert err == ('error: none of the 2 pathnet experiments in %s solved both tasks (task 1: '
+                   '1, task 2: 0): no generations to plot\n' % log)
+    assert not list(tmp_path.glob('*.png'))
+
+
+def test_a_figure_named_like_the_default_keeps_the_default_names(tmp_path, capsys):
+    out = tmp_path / 'ref' / 'overlap_generations.png'
+    assert plot_overlap.output_paths(str(out)) == [
+        str(out), str(tmp_path / 'ref' / 'overlap_histogram.png'),
+        str(tmp_path / 'ref' / 'generations_histogram.png')]
+    assert plot_overlap.output_paths('f.svg') == [
+        'f.svg', 'f_overlap_histogram.svg', 'f_generations_histogram.svg']
+
+
+def test_a_seed_twice_is_warned_about(tmp_path, capsys):
+    log = write_log(tmp_path / 'a.csv', [row(seed=1), row(seed=2), row(seed=1)])
+    assert plot_overlap.main([log, '-o', str(tmp_path / 'f.png')]) == 0
+    assert capsys.readouterr().err == (
+        "warning: seed 1 appears 2 times under control=pathnet settings='' (%s lines 2, 4)\n"
+        % log)
