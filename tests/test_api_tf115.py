@@ -131,3 +131,30 @@ def test_checker_catches_names_missing_from_tf115(api):
     assert set(unproven(chains, api)) == {'tf.raw_ops.StatelessRandomGetKeyCounter',
                                           'tf.random.stateless_binomial',
                                           'tf.GraphKeys.NOT_A_KEY'}
+
+
+@pytest.mark.parametrize('python', ['3.7', '3.8', '3.9', '3.12'])
+def test_requirements_pick_one_tensorflow_and_one_numpy(python):
+    """requirements.txt's environment markers: on each Python and platform
+    exactly one TensorFlow line and one numpy line apply, and the one for
+    Python 3.7 is TF 1.15, for 3.8 a TF with 3.8 wheels (2.12-2.13)."""
+    requirements = pytest.importorskip('packaging.requirements')
+    with open(os.path.join(ROOT, 'requirements.txt')) as f:
+        reqs = [requirements.Requirement(line.split('#')[0].strip())
+                for line in f if line.split('#')[0].strip()]
+    for platform, machine in (('linux', 'x86_64'), ('linux', 'aarch64'),
+                              ('darwin', 'arm64'), ('win32', 'AMD64')):
+        env = {'python_version': python, 'python_full_version': python + '.0',
+               'sys_platform': platform, 'platform_machine': machine}
+        chosen = [r for r in reqs if r.marker is None or r.marker.evaluate(env)]
+        tf = [r for r in chosen if r.name.startswith('tensorflow')]
+        numpy = [r for r in chosen if r.name == 'numpy']
+        assert len(tf) == 1 and len(numpy) == 1, (python, platform, [str(r) for r in chosen])
+        cpu = 'tensorflow-cpu' if (platform, machine) == ('linux', 'x86_64') else 'tensorflow'
+        if python == '3.7':
+            assert tf[0].specifier.contains('1.15.5') and not tf[0].specifier.contains('2.0')
+        else:
+            assert tf[0].name == cpu
+        if python == '3.8':
+            assert tf[0].specifier.contains('2.13.1') and not tf[0].specifier.contains('2.14.0')
+            assert numpy[0].specifier.contains('1.24.3')
