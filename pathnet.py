@@ -401,6 +401,17 @@ class PathNet:
             self.accuracy = tf.reduce_mean(tf.cast(hits, tf.float32))
 
     # -- the session side ----------------------------------------------------
+    def check_masks(self, masks):
+        """The graph gives each layer N module slots: a mask with more active
+        modules would be cut silently (by top_k), so refuse it. masks:
+        [C, L, M] 0/1 (C candidates)."""
+        counts = np.count_nonzero(np.asarray(masks), axis=-1)            # [C, L]
+        if counts.size and counts.max() > self.N:
+            c, l = np.argwhere(counts > self.N)[0]
+            where = ' (candidate %d)' % (c + 1) if len(counts) > 1 else ''
+            raise ValueError('path has %d active modules in layer %d, at most N=%d%s'
+                             % (counts[c, l], l + 1, self.N, where))
+
     def feed_dict(self, task, geopaths=None, frozen=None, batches=None, images=None,
                   labels=None, keep=None, init=None, noise_seed=None):
         """The one place feeds are built."""
@@ -440,6 +451,7 @@ class PathNet:
         """One generation's training (see _tournament_op). Returns the correct
         counts [2], the winner's index, and whether every loss of the kept
         training was finite (False: the network diverged)."""
+        self.check_masks(masks)
         correct, winner, finite, _ = sess.run(
             [self.correct, self.winner, self.finite, self.tournament_op],
             self.feed_dict(task, geopaths=masks, frozen=frozen, batches=batches,
@@ -447,6 +459,8 @@ class PathNet:
         return correct, int(winner), bool(finite)
 
     def evaluate(self, sess, task, mask, images, labels):
+        """Accuracy of one path (mask [L, M]) on the given images."""
+        self.check_masks([mask])
         return float(sess.run(self.accuracy, self.feed_dict(
             task, geopaths=[mask], images=images, labels=labels)))
 

@@ -45,7 +45,7 @@ def test_task2_start_and_training_per_control(net, data, control):  # noqa: F811
                 assert kept == bool(PATH1[l, m]), (l, m)   # exactly the path is kept
     # task 2 on paths through task 1's modules: frozen only under pathnet
     for i in range(6):
-        other = mask(*[[int(rng.integers(M))] for _ in range(L)])
+        other = mask([], [], [int(rng.integers(M))])     # PATH1 has N=2 in layers 1, 2
         net.tournament(sess, 1, np.stack([np.maximum(PATH1, other)] * 2), frozen, batches(50 + i))
     end2 = state(sess, net)
     for l, m in zip(*np.nonzero(PATH1)):

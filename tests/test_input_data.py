@@ -141,3 +141,46 @@ def test_binary_task_selects_classes_and_one_hot_labels():
     assert x.min() >= 0 and x.max() <= 1
     assert np.allclose(x[1], images[1] / 255.0)
     assert y.tolist() == [[1, 0], [0, 1], [1, 0], [0, 1]]   # first class -> column 0
+
+
+@pytest.mark.parametrize('noise', [0.5, 0.2])
+def test_binary_task_noise_replaces_pixels_by_exact_0_or_1_at_the_rate(noise):
+    """Compared with the clean x/255 image: a pixel strictly between 0 and 1
+    is replaced with probability p (half by 0, half by 1); a clean 0 can only
+    visibly become 1 (p/2), a clean 1 only 0 (p/2); every other pixel is
+    exactly x/255."""
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (400, 784)).astype(np.uint8)
+    images[:, :100] = 0                          # plenty of clean 0s and 1s
+    images[:, 100:200] = 255
+    labels = np.arange(400) % 2
+    clean, _ = binary_task(images, labels, 0, 1, 0.0, rng)
+    assert np.array_equal(clean, images.astype(np.float32) / np.float32(255))
+    x, _ = binary_task(images, labels, 0, 1, noise, np.random.default_rng(2))
+    changed = x != clean
+    assert np.all((x[changed] == 0) | (x[changed] == 1))     # the rest is exactly x/255
+    inner = (clean > 0) & (clean < 1)
+    assert abs(changed[inner].mean() - noise) < 0.01
+    assert abs((x[changed & inner] == 1).mean() - 0.5) < 0.015
+    assert abs((x[clean == 0] == 1).mean() - noise / 2) < 0.01
+    assert abs((x[clean == 1] == 0).mean() - noise / 2) < 0.01
+
+
+def test_binary_task_without_noise_changes_nothing():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (50, 784)).astype(np.uint8)
+    labels = rng.integers(0, 10, 50)
+    x, y = binary_task(images, labels, 3, 8, 0.0, rng)
+    keep = (labels == 3) | (labels == 8)
+    assert np.array_equal(x, images[keep].astype(np.float32) / np.float32(255))
+
+
+def test_binary_task_test_split_sizes(mnist_dir):
+    data = load_mnist(mnist_dir, download_missing=False)
+    sizes = {}
+    for a, b in ((5, 6), (6, 7)):
+        x, y = binary_task(data['test_images'], data['test_labels'], a, b, 0.0,
+                           np.random.default_rng(0))
+        assert len(x) == len(y)
+        sizes[a, b] = len(x)
+    assert sizes == {(5, 6): 1850, (6, 7): 1986}
