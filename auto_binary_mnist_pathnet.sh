@@ -176,7 +176,7 @@ mkfifo "$tmp/events" && exec {ev}<>"$tmp/events" || exit 2
 split() {       # first seed of the job
     awk -v dir="$logdir" -v control="$control" -v seed="$1" '
         function open_log(s) { if (out) close(out); seed = s; out = dir "/" control "-seed" s ".log"
-                               printf "" > out }
+                               printf "" > out; print "start", s; fflush() }
         BEGIN { open_log(seed) }
         /^experiment [0-9]+ of [0-9]+: seed [0-9]+$/ { open_log($NF); next }
         { print > out; fflush(out) }
@@ -184,7 +184,7 @@ split() {       # first seed of the job
         /^error: seed [0-9]+ failed: / { print "failed", $3, $0; fflush() }'
 }
 
-declare -A seeds_of=() pending=()    # job pid -> its seeds; seed -> not yet reported
+declare -A seeds_of=() pending=() started=()   # job pid -> its seeds; seed -> not yet reported; began
 n=${#todo[@]}
 for (( j = 0; j < njobs; j++ )); do
     share=()
@@ -197,6 +197,7 @@ done
 
 report() {      # one event line from a job
     local kind=$1 seed=$2 line=$3 log=$logdir/$control-seed$2.log
+    [[ $kind == start ]] && { started[$seed]=1; return; }
     [[ -n ${pending[$seed]:-} ]] || return
     unset "pending[$seed]"
     if [[ $kind == done ]]; then
@@ -217,14 +218,19 @@ drain() {       # the events already in the pipe
 }
 
 ended() {       # pid status: a job's process ended; its unreported seeds failed
-    local s st=$2 log line seeds=${seeds_of[$1]}
+    local s st=$2 on= line seeds=${seeds_of[$1]}
     drain 0.5
     unset "seeds_of[$1]"
+    for s in $seeds; do [[ -n ${started[$s]:-} ]] && on=$s; done
+    [[ -n $on ]] && line=$(grep -v '^[[:space:]]*$' "$logdir/$control-seed$on.log" 2>/dev/null |
+                           tail -n 1)
     for s in $seeds; do
         [[ -n ${pending[$s]:-} ]] || continue
-        log=$logdir/$control-seed$s.log
-        line=$(grep -v '^[[:space:]]*$' "$log" 2>/dev/null | tail -n 1)
-        report failed "$s" "process exited with status $st before it: ${line:-no output}"
+        if [[ $s == "$on" ]]; then
+            report failed "$s" "its process ended with status $st: ${line:-no output}"
+        else
+            report failed "$s" "not run: its process ended with status $st during seed ${on:-(none)}: ${line:-no output}"
+        fi
     done
 }
 

@@ -83,7 +83,7 @@ def test_parallel_batches_append_whole_rows_to_one_log(two_batches):
         for i in (0, 1):
             assert re.search(r'^%d Iteration, Entire Iter:\d+,TASK1:\d+,TASK2:\d+,Overlap:\d+$' % i,
                              out, re.M), out
-        assert '[2/2] 2 done, 0 failed, 0 running' in out
+        assert '[2/2] 2 done, 0 failed' in out
     got = rows(log)
     assert sorted(int(r['seed']) for r in got) == [0, 1, 100, 101]
     assert {r['control'] for r in got} == {'pathnet'}
@@ -116,26 +116,71 @@ def test_resume_skips_seeds_done_in_the_same_condition(two_batches, tmp_path):
     assert rc == 0 and 'summary: 0 done, 0 failed, 3 skipped' in out, out
 
 
+def inject(tmp_path, body):
+    """A PYTHONPATH whose sitecustomize breaks the driver of the process whose
+    --seeds list starts with 10 (seeds 10 and 12 in a 3-run, 2-job batch)."""
+    site = tmp_path / 'site'
+    site.mkdir()
+    (site / 'sitecustomize.py').write_text(
+        'import sys\n'
+        'if "10,12" in sys.argv:\n'
+        '    sys.path.insert(0, %r)\n' % ROOT + body)
+    return str(site)
+
+
 @needs_mnist
-def test_failing_run_is_reported_and_the_batch_goes_on(tmp_path):
-    wrapper = tmp_path / 'python'
-    wrapper.write_text('#!/bin/bash\n'
-                       'prev=\n'
-                       'for a in "$@"; do\n'
-                       '  if [ "$prev" = --seed ] && [ "$a" = 10 ]; then\n'
-                       '    echo "error: injected failure" >&2; exit 1\n'
-                       '  fi\n'
-                       '  prev=$a\n'
-                       'done\n'
-                       'exec %s "$@"\n' % PYTHON)
-    wrapper.chmod(0o755)
+def test_a_failing_experiment_is_reported_and_its_process_goes_on(tmp_path):
+    """Seed 10's experiment raises; seed 12, next in the same process, runs."""
+    site = inject(tmp_path, '    import input_data\n'
+                            '    real, calls = input_data.binary_task, []\n'
+                            '    def broken(*a, **k):\n'
+                            '        calls.append(1)\n'
+                            '        if len(calls) == 1:\n'
+                            '            raise RuntimeError("injected failure")\n'
+                            '        return real(*a, **k)\n'
+                            '    input_data.binary_task = broken\n')
     log = tmp_path / 'log.csv'
-    rc, out = finish(start(log, 3, 2, PYTHON=wrapper, SEED_BASE=10))
+    rc, out = finish(start(log, 3, 2, SEED_BASE=10, PYTHONPATH=site))
     assert rc == 1, out
     fail = [line for line in out.splitlines() if line.startswith('FAILED')]
-    assert len(fail) == 1 and 'seed 10' in fail[0] and 'error: injected failure' in fail[0], out
+    assert len(fail) == 1 and 'seed 10' in fail[0] and 'injected failure' in fail[0], out
     assert 'summary: 2 done, 1 failed, 0 skipped' in out
     assert sorted(int(r['seed']) for r in rows(log)) == [11, 12]
+
+
+@needs_mnist
+def test_a_dying_process_fails_its_seeds_and_the_batch_goes_on(tmp_path):
+    site = inject(tmp_path, '    import os\n'
+                            '    print("error: injected failure", file=sys.stderr, flush=True)\n'
+                            '    os._exit(1)\n')
+    log = tmp_path / 'log.csv'
+    rc, out = finish(start(log, 3, 2, SEED_BASE=10, PYTHONPATH=site))
+    assert rc == 1, out
+    fail = [line for line in out.splitlines() if line.startswith('FAILED')]
+    assert len(fail) == 2, out
+    for seed, line in zip((10, 12), sorted(fail)):
+        assert 'seed %d' % seed in line and 'error: injected failure' in line, out
+    assert 'summary: 1 done, 2 failed, 0 skipped' in out
+    assert [int(r['seed']) for r in rows(log)] == [11]
+
+
+@needs_mnist
+def test_resuming_an_interrupted_chunked_batch_runs_each_seed_once(tmp_path):
+    log = tmp_path / 'log.csv'
+    slow = ('--max_steps', '200', '--T', '20')       # an experiment takes seconds
+    proc = start(log, 6, 2, *slow)
+    for line in proc.stdout:
+        if ' Iteration, Entire Iter:' in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rc, out = finish(proc)
+    assert rc == 130, out
+    first = [int(r['seed']) for r in rows(log)]
+    assert 1 <= len(first) < 6
+    rc, out = finish(start(log, 6, 2, *slow))
+    assert rc == 0, out
+    assert 'summary: %d done, 0 failed, %d skipped' % (6 - len(first), len(first)) in out
+    assert sorted(int(r['seed']) for r in rows(log)) == list(range(6))
 
 
 @pytest.mark.parametrize('args, what', [
