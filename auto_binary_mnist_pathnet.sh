@@ -50,6 +50,7 @@ pos=()
 while (( $# )); do
     case $1 in
         -h|--help) usage; exit 0 ;;
+        --wait) WAIT=1; shift ;;
         --) shift; break ;;
         *) pos+=("$1"); shift ;;
     esac
@@ -76,7 +77,7 @@ py=${PYTHON:-python3}
 # last of a repeated flag), so the log and condition we resume from are the
 # ones the runs will use. Sentinels tell whether FLAGS set --seed/--threads.
 info=$("$py" - "$here" "${extra[@]}" <<'EOF'
-import contextlib, sys
+import contextlib, os, sys
 sys.path.insert(0, sys.argv[1])
 import binary_mnist_pathnet as d
 import results_log
@@ -89,18 +90,22 @@ except SystemExit as e:
     sys.exit(e.code or 99)                      # 99: FLAGS asked for the driver's --help
 if a.seeds != [SEED]:
     sys.exit('error: FLAGS must not set --seeds: run i gets SEED_BASE+i')
+# Seeds run on a cluster count as done before they are merged into the log.
+parts = os.environ.get('SLURM_LOG_DIR') or os.path.splitext(a.results)[0] + '-slurm'
+if os.path.isdir(a.results):
+    sys.exit('error: %s is a directory, not a results log' % a.results)
 try:
-    done = results_log.done_seeds(a.results, a.control, d.settings(a))
+    done = results_log.done_seeds([a.results, parts], a.control, d.settings(a))
 except results_log.LogError as e:
     sys.exit('error: %s' % e)
-print(a.results, a.control, int(a.seed != SEED), int(a.threads != THREADS), sep='\n')
+print(a.results, a.control, int(a.seed != SEED), int(a.threads != THREADS), parts, sep='\n')
 print(' '.join(map(str, sorted(done))))
 print(d.settings(a))
 EOF
 )
 case $? in 0) ;; 99) exit 0 ;; *) exit 2 ;; esac
-{ IFS= read -r results; read -r control; read -r seed_set; read -r threads_set; read -r done_list
-  IFS= read -r condition; } <<<"$info"
+{ IFS= read -r results; read -r control; read -r seed_set; read -r threads_set; IFS= read -r parts
+  read -r done_list; IFS= read -r condition; } <<<"$info"
 (( seed_set )) && die "FLAGS must not set --seed: run i gets SEED_BASE+i"
 
 declare -A is_done=()
@@ -160,6 +165,11 @@ if (( ${#todo[@]} == 0 )); then
     summary
     exit 0
 fi
+case ${SCHEDULER:-local} in
+    local) ;;
+    slurm) . "$here/slurm_array.sh"; exit ;;
+    *) die "SCHEDULER must be local or slurm, got '$SCHEDULER'" ;;
+esac
 
 logdir=${RUN_LOG_DIR:-$(dirname -- "$results")/runs}
 mkdir -p -- "$logdir" "$(dirname -- "$results")" || exit 2

@@ -218,13 +218,17 @@ def read_file(path, ints=(), floats=(), required=()):
         raise LogError('%s is not a CSV results log (%s)' % (path, e)) from None
 
 
-def done_seeds(path, control, settings):
-    """The seeds with a row of this condition in the log: the batches' resume rule.
-    A missing or empty log has none; a file that is not a results log is refused."""
-    if check_log(path) is None:
-        return set()
-    return {int(r['seed']) for r in read_file(path) if r['seed'].isdigit()
-            and r['control'] == control and r['settings'] == settings}
+def done_seeds(paths, control, settings):
+    """The seeds with a row of this condition in the logs (files or folders of
+    them): the batches' resume rule. A missing or empty log has none; a file
+    that is not a results log is refused."""
+    done = set()
+    for path in log_files([p for p in paths if os.path.exists(p) and not (
+            os.path.isdir(p) and not any(n.endswith('.csv') for n in os.listdir(p)))]):
+        if check_log(path) is not None:
+            done |= {int(r['seed']) for r in read_file(path) if r['seed'].isdigit()
+                     and r['control'] == control and r['settings'] == settings}
+    return done
 
 
 def parse_rows(reader, path, ints, floats, required):

@@ -1,0 +1,84 @@
+# The SLURM half of auto_binary_mnist_pathnet.sh (SCHEDULER=slurm), sourced
+# by it once it knows the seeds still to do (todo), the condition and the
+# driver's flags. Submits ONE job array: each array task runs a share of the
+# seeds in one process and appends to a log of its own in $parts (shared
+# storage; no locking across nodes), which the resume rule, the plot scripts
+# and `results_log.py merge` all read.
+
+command -v sbatch >/dev/null || die "SCHEDULER=slurm: sbatch not found (is SLURM installed here?)"
+mkdir -p -- "$parts" || die "cannot create $parts"
+parts=$(cd "$parts" && pwd)
+n=${#todo[@]}
+per=${SEEDS_PER_TASK:-$(( (n + njobs - 1) / njobs ))}
+[[ $per =~ ^[1-9][0-9]{0,8}$ ]] || die "SEEDS_PER_TASK must be a positive integer, got '$per'"
+tasks=$(( (n + per - 1) / per ))
+threads=1
+(( threads_set )) && threads=$("$py" - "$here" "${extra[@]}" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+import binary_mnist_pathnet as d
+print(max(1, d.parse_args(['--seed', '0'] + sys.argv[2:]).threads))
+EOF
+)
+
+# Task i runs line i+1 of the seeds file; the script and the seeds stay in
+# $parts, so what ran can be read back.
+stamp=$(date +%Y%m%d-%H%M%S)-$$
+seeds_file=$parts/seeds-$stamp.txt
+for (( i = 0; i < n; i += per )); do
+    (IFS=,; echo "${todo[*]:i:per}")
+done >"$seeds_file" || die "cannot write $seeds_file"
+job=$parts/job-$stamp.sh
+{
+    echo '#!/bin/bash'
+    echo "#SBATCH --job-name=pathnet-$control"
+    echo "#SBATCH --array=0-$(( tasks - 1 ))%$njobs"
+    echo "#SBATCH --cpus-per-task=$threads"
+    echo "#SBATCH --output=$parts/slurm-%A_%a.out"
+    printf 'parts=%q\n' "$parts"
+    echo "seeds=\$(sed -n \"\$(( SLURM_ARRAY_TASK_ID + 1 ))p\" $(printf '%q' "$seeds_file"))"
+    printf 'exec %q %q --seeds "$seeds" --threads %d' "$py" "$driver" "$threads"
+    (( ${#extra[@]} )) && printf ' %q' "${extra[@]}"
+    # The last --results wins: each task appends to a log of its own.
+    echo ' --results "$parts/part-${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}.csv"'
+} >"$job" || die "cannot write $job"
+
+read -ra sbatch_args <<<"${SBATCH_ARGS:-}"
+id=$(sbatch --parsable "${sbatch_args[@]}" "$job") || die "sbatch refused the job array ($job)"
+id=${id%%;*}
+echo "submitted job array $id: $n run(s) in $tasks task(s) of up to $per seed(s), at most" \
+     "$njobs at once; $skipped skipped (already in $results or $parts/)"
+echo "follow it with: squeue -j $id; task logs: $parts/slurm-${id}_*.out"
+echo "when it is done: $py $here/results_log.py merge $results $parts"
+[[ ${WAIT:-0} == 1 ]] || exit 0
+
+# --wait: until no task of the array is left in the queue, then report from
+# the tasks' logs (SLURM without accounting keeps no exit codes).
+while [[ -n $(squeue -h -j "$id" -o %i 2>/dev/null) ]]; do sleep "${SLURM_POLL:-2}"; done
+ok=0 failed=0 failures=()
+for (( t = 0; t < tasks; t++ )); do
+    while IFS=' ' read -r seed text; do
+        if [[ $text == 'Entire Iter:'* ]]; then
+            ok=$(( ok + 1 ))
+            printf '%d Iteration, %s\n' $(( seed - base )) "$text"
+        else
+            failed=$(( failed + 1 ))
+            failures+=("FAILED run $(( seed - base )), seed $seed: $text [$parts/slurm-${id}_$t.out]")
+        fi
+    done < <(awk -v list="$(sed -n "$(( t + 1 ))p" "$seeds_file")" '
+        BEGIN { n = split(list, s, ","); seed = s[1] }
+        /^experiment [0-9]+ of [0-9]+: seed [0-9]+$/ { seed = $NF; next }
+        /^Entire Iter:/ { done[seed] = $0 }
+        /^error: seed [0-9]+ failed: / { err[$3] = $0 }
+        NF { last = $0; last_of[seed] = $0 }
+        END { for (i = 1; i <= n; i++) { x = s[i]
+                  if (x in done) print x, done[x]
+                  else if (x in err) print x, err[x]
+                  else if (x in last_of) print x, "its task ended during it: " last_of[x]
+                  else print x, "not run: its task ended: " (last == "" ? "no output" : last) } }' \
+        "$parts/slurm-${id}_$t.out" 2>/dev/null)
+done
+(( failed == 0 )) || printf '%s\n' "${failures[@]}" >&2
+"$py" "$here/results_log.py" merge "$results" "$parts" || failed=$(( failed + 1 ))
+summary
+(( failed == 0 ))
