@@ -222,9 +222,18 @@ report() {      # one event line from a job
         "$failed" "${#seeds_of[@]}" "$( (( m == n )) && echo 0:00:00 || hms $(( el * (n - m) / m )) )"
 }
 
+partial=
+event() {       # timeout: report the next event, if one comes in time
+    local buf kind seed line
+    # A read that times out mid-line keeps what it read: the line goes on next time.
+    IFS= read -r -t "$1" -u "$ev" buf || { partial+=$buf; return 1; }
+    buf=$partial$buf partial=
+    read -r kind seed line <<<"$buf"
+    report "$kind" "$seed" "$line"
+}
+
 drain() {       # the events already in the pipe
-    local kind seed line
-    while read -r -t "${1:-0.2}" -u "$ev" kind seed line; do report "$kind" "$seed" "$line"; done
+    while event "${1:-0.2}"; do :; done
 }
 
 ended() {       # pid status: a job's process ended; its unreported seeds failed
@@ -262,9 +271,7 @@ trap stop INT TERM HUP
 echo "$n run(s) to do, $skipped skipped (already in $results), in $njobs process(es)" \
      "with ${threads[*]:-the --threads of FLAGS}; per-run logs in $logdir/"
 while (( ${#seeds_of[@]} )); do
-    if read -r -t 1 -u "$ev" kind seed line; then
-        report "$kind" "$seed" "$line"
-    fi
+    event 1
     for pid in "${!seeds_of[@]}"; do
         # bash reaps its children as they end; wait then only fetches the status
         kill -0 "$pid" 2>/dev/null || { wait "$pid"; ended "$pid" $?; }
