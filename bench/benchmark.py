@@ -58,10 +58,11 @@ def peak_mb():
 def child(mode, generations, threads, impl='pathnet', seed=1, warmup=0):
     """In-process measurement: the driver's own task loop, threshold out of
     reach, so every task runs exactly warmup + `generations` tournaments; the
-    first `warmup` of each task are not timed. impl 'plain' puts the plain
-    TF1 tournament of bench/plain_tf1.py in the same loop (plain_cond: its
-    --forward cond variant) (same seed: same
-    data, same minibatch order, same first pairs)."""
+    first `warmup` of each task are not timed. Mode 'compare' also returns
+    every generation's time. impl 'plain' puts the plain TF1 tournament of
+    bench/plain_tf1.py in the same loop ('plain_cond': its --forward cond
+    variant); the same seed gives the same data, minibatch order and first
+    pairs as for this project."""
     sys.path.insert(0, ROOT)
     sys.path.insert(0, os.path.dirname(PLAIN))
     sys.modules.setdefault('keras', None)
@@ -93,7 +94,7 @@ def child(mode, generations, threads, impl='pathnet', seed=1, warmup=0):
     with pathnet.session(net, threads) as sess:
         sess.run(net.init)
         frozen = keep = np.zeros((3, 10), np.float32)
-        for task in (0, 1) if mode in ('generations', 'plain') else (0,):
+        for task in (0, 1) if mode in ('generations', 'compare') else (0,):
             net.start_task(sess, task, *train[task], keep)
             ticks.append((task, time.perf_counter()))
             _, _, path, _ = driver.evolve(net, sess, task, frozen, driver.Batcher(
@@ -103,7 +104,7 @@ def child(mode, generations, threads, impl='pathnet', seed=1, warmup=0):
         t = [b - a for (ta, a), (tb, b) in zip(ticks, ticks[1:]) if ta == tb == task]
         if t:
             out['task%d' % (task + 1)] = summary([1000 * x for x in t[warmup:]])
-            if mode == 'plain':
+            if mode == 'compare':
                 out['task%d' % (task + 1)]['ms'] = [round(1000 * x, 3) for x in t[warmup:]]
     out['ops_after'] = len(net.graph.get_operations())
     out['peak_rss_mb'] = round(peak_mb(), 1)
@@ -136,7 +137,7 @@ def plain_comparison(generations, warmup, rounds, seed, variants):
     raw = {impl: [] for impl in impls}
     for _ in range(rounds):
         for impl in impls:
-            raw[impl].append(run_child('plain', generations, 1, impl, seed, warmup))
+            raw[impl].append(run_child('compare', generations, 1, impl, seed, warmup))
     out = {'seed': seed, 'warmup': warmup, 'rounds': rounds, 'threads': 1,
            'variants': variants}
     for task in ('task1', 'task2'):
@@ -209,7 +210,8 @@ def main():
     p.add_argument('--out', default=None,
                    help='write PREFIX.txt and PREFIX.json (bench/results is the published run)')
     p.add_argument('--json', default=None, help='write the numbers here')
-    p.add_argument('--child', choices=['generations', 'memory', 'plain'], help=argparse.SUPPRESS)
+    p.add_argument('--child', choices=['generations', 'memory', 'compare'],
+                   help=argparse.SUPPRESS)
     p.add_argument('--plain_variants', default=','.join(PLAIN_VARIANTS),
                    help='plain section: which of %s to measure' % ', '.join(PLAIN_VARIANTS))
     p.add_argument('--impl', choices=['pathnet'] + list(PLAIN_VARIANTS), default='pathnet',
@@ -315,8 +317,10 @@ def report(out, a):
                        % (r['ratio'], ', '.join('%.2f' % x for x in r['ratio_per_round']))))
         say('  peak RSS MB %s, graph ops %s' % (c['peak_rss_mb'], c['ops']))
     if 'per_generation' in out or c:
-        one = (out['per_generation']['1']['task1']['median_ms'] if 'per_generation' in out
-               else c['task1']['pathnet']['median_ms'])
+        # Task 1, one thread. With the plain section, its figure for this
+        # project: measured next to the plain rows, after the same warm-up.
+        one = (c['task1']['pathnet']['median_ms'] if c
+               else out['per_generation']['1']['task1']['median_ms'])
         s = s or {}
         e1 = e1 or {}
         say('')
