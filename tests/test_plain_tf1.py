@@ -1,0 +1,177 @@
+"""bench/plain_tf1.py, the benchmark's plain baseline, is the same tournament:
+it computes what pathnet.PathNet computes from the same state, keeps the
+winner's state, drops the loser's, and never moves frozen or inactive
+modules. Small network, synthetic data, as in test_graph.py."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'bench'))
+import plain_tf1  # noqa: E402
+from pathnet import PathNet, session  # noqa: E402
+
+L, M, N, F, T, B = 3, 6, 2, 5, 4, 8
+
+
+@pytest.fixture(scope='module', params=['masked', 'cond'])
+def plain(request):
+    """Both forward variants the benchmark measures."""
+    return plain_tf1.PlainPathNet(L=L, M=M, N=N, filt=F, T=T, batch_size=B,
+                                  learning_rate=0.01, seed=3, forward=request.param)
+
+
+@pytest.fixture(scope='module')
+def data():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    x = (rng.random((300, 784)) < 0.1).astype(np.float32)
+    x[:, :40] = rng.random((300, 40)) < np.where(y[:, None] == 1, 0.3, 0.1)
+    return x, np.eye(2, dtype=np.float32)[y]
+
+
+def mask(*layers):
+    out = np.zeros((L, M), np.float32)
+    for l, modules in enumerate(layers):
+        out[l, modules] = 1.0
+    return out
+
+
+def batches(seed):
+    return np.random.default_rng(seed).integers(0, 300, (T, B))
+
+
+NO_FROZEN = np.zeros((L, M), np.float32)
+
+
+def fresh(net, data, keep=NO_FROZEN):
+    sess = session(net, 1)
+    sess.run(net.init)
+    net.start_task(sess, 0, *data, keep)
+    return sess
+
+
+def state(sess, net):
+    """Every variable of the plain graph except the shadow copies."""
+    return {v.name: sess.run(v) for v in net.graph.get_collection('variables')
+            if 'shadow' not in v.name}
+
+
+def module_vars(net, l, m, with_slots=True):
+    names = ('w%d_%d' % (l, m), 'b%d_%d' % (l, m))
+    return [v for v in net.graph.get_collection('variables')
+            if 'shadow' not in v.name and v.name.split('/')[0].split(':')[0] in names
+            and (with_slots or '/' not in v.name)]
+
+
+def warm_up(sess, net, rng, frozen, rounds=10):
+    for i in range(rounds):
+        pair = [mask(*[rng.choice(M, N, replace=False) for _ in range(L)]) for _ in range(2)]
+        net.tournament(sess, 0, np.stack(pair), frozen, batches(1000 + i))
+
+
+def test_graph_finalized_and_op_count_constant(plain, data):
+    sess = fresh(plain, data)
+    before = len(plain.graph.get_operations())
+    warm_up(sess, plain, np.random.default_rng(1), NO_FROZEN)
+    assert len(plain.graph.get_operations()) == before
+    assert plain.graph.finalized
+
+
+def test_same_tournament_as_pathnet_from_the_same_state(plain, data):
+    """Load pathnet's initial weights into the plain graph: one tournament
+    gives the same fitness counts, winner and trained modules. (Only the
+    first: from then on Adam's step count differs, per module vs global.)"""
+    net = PathNet(L=L, M=M, N=N, filt=F, T=T, batch_size=B, learning_rate=0.01, seed=3)
+    ps = session(net, 1)
+    ps.run(net.init)
+    net.start_task(ps, 0, *data, NO_FROZEN)
+    start = {v: ps.run(v) for v in net.params}
+    qs = fresh(plain, data)
+    for l in range(L):
+        for m in range(M):
+            plain.w[l][m].load(start[net.weights[l]][m], qs)
+            plain.b[l][m].load(start[net.biases[l]][m], qs)
+    plain.rw[0].load(start[net.readout_w][0], qs)
+    plain.rb[0].load(start[net.readout_b][0], qs)
+    frozen = mask([1], [], [0])
+    a, b = mask([0, 1], [2, 4], [0, 5]), mask([3], [1, 2], [4])
+    got = plain.tournament(qs, 0, np.stack([a, b]), frozen, batches(7))
+    want = net.tournament(ps, 0, np.stack([a, b]), frozen, batches(7))
+    assert list(got[0]) == list(want[0]) and got[1] == want[1]
+    assert got[0][0] != got[0][1]                  # a real comparison
+    for l in range(L):
+        for m in range(M):
+            np.testing.assert_allclose(qs.run(plain.w[l][m]), ps.run(net.weights[l])[m],
+                                       rtol=1e-5, atol=2e-6)
+            np.testing.assert_allclose(qs.run(plain.b[l][m]), ps.run(net.biases[l])[m],
+                                       rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(qs.run(plain.rw[0]), ps.run(net.readout_w)[0],
+                               rtol=1e-5, atol=2e-6)
+
+
+def test_winner_kept_loser_dropped_frozen_untouched(plain, data):
+    sess = fresh(plain, data)
+    rng = np.random.default_rng(3)
+    frozen = mask([4], [5], [])
+    # long enough that the network no longer predicts one class everywhere
+    warm_up(sess, plain, rng, frozen, rounds=50)
+    start = state(sess, plain)
+    a, b = mask([0, 1], [2, 3], [4]), mask([1, 4], [3, 5], [0, 2])
+
+    def reset():
+        for v in plain.graph.get_collection('variables'):
+            if v.name in start:
+                v.load(start[v.name], sess)     # feeds the initializer: no new ops
+    # minibatches on which the two paths do not tie, so there is a real winner
+    seed = next(s for s in range(11, 60) if reset() or
+                len(set(plain.tournament(sess, 0, np.stack([a, b]), frozen, batches(s))[0])) == 2)
+    wins = set()
+    for pair in ((a, b), (b, a)):
+        reset()
+        correct, w = plain.tournament(sess, 0, np.stack(pair), frozen, batches(seed))
+        assert w == int(correct[1] > correct[0])
+        wins.add(w)
+        after = state(sess, plain)
+        winner = pair[w]
+        reset()
+        plain.tournament(sess, 0, np.stack([winner, winner]), frozen, batches(seed))
+        alone = state(sess, plain)
+        for name in after:             # the winner's state is what remains
+            np.testing.assert_array_equal(after[name], alone[name], err_msg=name)
+        for l in range(L):
+            for m in range(M):
+                moved = [not np.array_equal(start[v.name], after[v.name])
+                         for v in module_vars(plain, l, m)]
+                if winner[l, m] and not frozen[l, m]:
+                    assert all(moved), (l, m)
+                else:       # inactive, frozen or trained only by the loser
+                    assert not any(moved), (l, m)
+        assert np.array_equal(after[plain.rw[1].name], start[plain.rw[1].name])
+    assert wins == {0, 1}        # the winner sat once in each slot
+
+
+def test_start_task_keeps_only_kept_modules(plain, data):
+    sess = fresh(plain, data)
+    warm_up(sess, plain, np.random.default_rng(5), NO_FROZEN, rounds=3)
+    before = state(sess, plain)
+    keep = mask([0, 1], [2], [3, 4])
+    plain.start_task(sess, 1, *data, keep)
+    now = state(sess, plain)
+    for l in range(L):
+        for m in range(M):
+            name = plain.w[l][m].name
+            assert np.array_equal(before[name], now[name]) == bool(keep[l, m])
+    assert all(not np.any(sess.run(v)) or 'power' in v.name for v in plain.opt_vars)
+
+
+def test_sgd_trains_the_path_only(data):
+    net = plain_tf1.PlainPathNet(L=L, M=M, N=N, filt=F, T=T, batch_size=B, learning_rate=0.1,
+                                 optimizer='sgd', seed=1)
+    sess = fresh(net, data)
+    w0, w1 = sess.run([net.w[0][0], net.w[0][1]])
+    net.tournament(sess, 0, np.stack([mask([0], [0], [0])] * 2), NO_FROZEN, batches(1))
+    assert not np.array_equal(w0, sess.run(net.w[0][0]))
+    assert np.array_equal(w1, sess.run(net.w[0][1]))            # off the path
