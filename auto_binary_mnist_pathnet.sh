@@ -25,8 +25,9 @@ Failed and interrupted experiments leave no row and are run again. While a
 batch's runs are alive (even if the batch itself was killed), a second batch
 on the same log refuses to start.
 
-Threads: each process gets --threads max(1, CORES/JOBS) (integer division),
-so JOBS processes do not oversubscribe the CPU, unless FLAGS set --threads.
+Threads: each process runs with the driver's --threads (default 1, the
+fastest for this model; see the README's speed section), so JOBS = cores
+uses the machine. FLAGS may set --threads.
 
 Environment:
   SEED_BASE    seed of run 0 (default 0)
@@ -174,8 +175,6 @@ esac
 logdir=${RUN_LOG_DIR:-$(dirname -- "$results")/runs}
 mkdir -p -- "$logdir" "$(dirname -- "$results")" || exit 2
 claim_seeds
-threads=()
-(( threads_set )) || threads=(--threads $(( $(nproc) / njobs > 1 ? $(nproc) / njobs : 1 )))
 
 # Each process's output is split into one console log per experiment (by the
 # driver's "experiment K of N: seed S" lines) and its results reach this
@@ -200,13 +199,14 @@ for (( j = 0; j < njobs; j++ )); do
     share=()
     for (( k = j; k < n; k += njobs )); do share+=("${todo[k]}"); pending[${todo[k]}]=1; done
     list=$(IFS=,; echo "${share[*]}")
-    PATHNET_BATCH_PID=$$ "$py" "$driver" --seeds "$list" "${threads[@]}" "${extra[@]}" \
+    PATHNET_BATCH_PID=$$ "$py" "$driver" --seeds "$list" "${extra[@]}" \
         > >(split "${share[0]}" >&"$ev") 2>&1 &
     seeds_of[$!]="${share[*]}"
 done
 
 report() {      # one event line from a job
     local kind=$1 seed=$2 line=$3 log=$logdir/$control-seed$2.log
+    [[ $seed =~ ^[0-9]+$ ]] || return       # not an event (cannot happen)
     [[ $kind == start ]] && { started[$seed]=1; return; }
     [[ -n ${pending[$seed]:-} ]] || return
     unset "pending[$seed]"
@@ -268,8 +268,8 @@ stop() {
 }
 trap stop INT TERM HUP
 
-echo "$n run(s) to do, $skipped skipped (already in $results), in $njobs process(es)" \
-     "with ${threads[*]:-the --threads of FLAGS}; per-run logs in $logdir/"
+echo "$n run(s) to do, $skipped skipped (already in $results), in $njobs process(es);" \
+     "per-run logs in $logdir/"
 while (( ${#seeds_of[@]} )); do
     event 1
     for pid in "${!seeds_of[@]}"; do
