@@ -427,3 +427,198 @@ def test_failed_seed_does_not_stop_the_next(tmp_path, mnist_dir, monkeypatch, ca
     out, err = capsys.readouterr()
     assert err == 'error: seed 4 failed: RuntimeError: boom\n'
     assert out.splitlines()[-1] == 'seeds: 2 done, 1 failed (4)'
+
+
+# ---------------------------------------------------------------------------
+# 8. fresh noise
+
+def test_noisy_draw_is_exact_salt_and_pepper_and_seeded():
+    """The graph's noise function on a stand-in network: replaced pixels
+    are exactly 0 or 1, at the rate, half each; the same (seed, draw) gives
+    the same noise, another seed or another draw other noise."""
+    g = tf.Graph()
+    with g.as_default():
+        rate = tf.placeholder(tf.float32, [])
+        fake = types.SimpleNamespace(noise_seed=tf.placeholder(tf.int64, []), fresh_noise=rate)
+        x = tf.placeholder(tf.float32, [50, 784])
+        draw = tf.placeholder(tf.int64, [])
+        out = PathNet._noisy(fake, x, draw)
+    clean = np.full((50, 784), 0.5, np.float32)
+    with tf.Session(graph=g) as sess:
+        def noisy(seed, d, r=0.5):
+            return sess.run(out, {fake.noise_seed: seed, draw: d, x: clean, rate: r})
+        a = noisy(123, 0)
+        assert set(np.unique(a)) <= {0.0, 0.5, 1.0}
+        replaced = a != 0.5
+        assert abs(replaced.mean() - 0.5) < 0.01
+        assert abs((a[replaced] == 1).mean() - 0.5) < 0.015
+        assert abs((noisy(123, 0, 0.2) != 0.5).mean() - 0.2) < 0.01
+        # one image used twice in a minibatch: rows differ
+        assert not np.array_equal(a[0], a[1])
+        assert np.array_equal(noisy(123, 0), a)
+        for other in (noisy(124, 0), noisy(123, 1)):
+            assert abs((other != a).mean() - 0.625) < 0.02     # independent patterns
+
+
+def layer1_delta(before, after, net, module):
+    """Layer 1 weight change [784, F] of one module."""
+    name = net.weights[0].name
+    return after[name][module] - before[name][module]
+
+
+def net_state(sess, net):
+    vs = net.params + net.moments[0] + net.moments[1] + [net.step]
+    return {v.name: sess.run(v) for v in vs}
+
+
+def load_state(sess, net, values):
+    for v in net.params + net.moments[0] + net.moments[1] + [net.step]:
+        v.load(values[v.name], sess)
+
+
+HALF = (np.full((1, 784), 0.5, np.float32), np.array([[1.0, 0.0]], np.float32))
+
+
+def clusters(values, tol):
+    v = np.sort(values)
+    return 1 + int(np.sum(np.diff(v) > tol))
+
+
+def test_fresh_noise_differs_between_uses_in_a_tournament_and_follows_the_seed():
+    """One stored image (all pixels 0.5) used in both minibatches of a
+    tournament (T=2, B=1, plain gradient descent): a layer-1 weight moves by
+    -lr * (x1 * d1 + x2 * d2). With the same noise in both uses (x1 == x2)
+    a unit's moves take at most 3 values (x in {0, .5, 1}); with two
+    independent patterns up to 9."""
+    net = PathNet(L=2, M=2, N=1, filt=4, T=2, batch_size=1, learning_rate=1.0,
+                  optimizer='sgd', fresh_noise=0.5)
+    path = np.zeros((2, 2), np.float32)
+    path[:, 0] = 1
+    masks, frozen = np.stack([path, path]), np.zeros((2, 2), np.float32)
+    batches = np.zeros((2, 1), np.int32)
+    with session(net) as sess:
+        sess.run(net.init)
+        net.start_task(sess, 0, *HALF, np.zeros((2, 2), np.float32), np.random.default_rng(0))
+        start = net_state(sess, net)
+        net.tournament(sess, 0, masks, frozen, batches, noise_seed=11)
+        first = net_state(sess, net)
+        delta = layer1_delta(start, first, net, 0)
+        scale = np.abs(delta).max()
+        assert scale > 1e-3
+        assert max(clusters(delta[:, u], 1e-3 * scale) for u in range(4)) > 3
+        load_state(sess, net, start)
+        net.tournament(sess, 0, masks, frozen, batches, noise_seed=11)
+        again = net_state(sess, net)
+        assert all(np.array_equal(first[k], again[k]) for k in first)   # same seed, same run
+        load_state(sess, net, start)
+        net.tournament(sess, 0, masks, frozen, batches, noise_seed=12)
+        other = layer1_delta(start, net_state(sess, net), net, 0)
+        assert not np.allclose(other, delta)
+
+
+def test_fresh_noise_shared_tournament_candidates_see_different_noise_at_the_rate():
+    """Shared tournament, T=1, B=1, one stored image (pixels 0.5) for both
+    candidates on disjoint paths: each candidate's layer-1 move is
+    -lr * d * x, so it shows the noisy image x it was given."""
+    net = PathNet(L=2, M=2, N=1, filt=4, T=1, batch_size=1, learning_rate=1.0,
+                  optimizer='sgd', tournament='shared', fresh_noise=0.5)
+    a, b = np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32)
+    a[:, 0], b[:, 1] = 1, 1
+    seen = []
+    with session(net) as sess:
+        sess.run(net.init)
+        net.start_task(sess, 0, *HALF, np.zeros((2, 2), np.float32), np.random.default_rng(1))
+        start = net_state(sess, net)
+        net.tournament(sess, 0, np.stack([a, b]), np.zeros((2, 2), np.float32),
+                       np.zeros((2, 1, 1), np.int32), noise_seed=5)
+        end = net_state(sess, net)
+    for module in (0, 1):
+        delta = layer1_delta(start, end, net, module)
+        u = np.abs(delta).max(0).argmax()
+        v = delta[:, u]
+        assert np.abs(v).max() > 1e-3
+        x = v / v[np.abs(v).argmax()]                 # the pixel 1 has the largest move
+        nearest = np.array([0.0, 0.5, 1.0])[np.abs(x[:, None] - [0.0, 0.5, 1.0]).argmin(1)]
+        np.testing.assert_allclose(x, nearest, atol=1e-3)
+        replaced = nearest != 0.5
+        assert abs(replaced.mean() - 0.5) < 0.08
+        assert abs((nearest[replaced] == 1).mean() - 0.5) < 0.1
+        seen.append(nearest)
+    assert (seen[0] != seen[1]).mean() > 0.4
+
+
+def test_fresh_noise_run_is_reproducible_and_stores_clean_images(tmp_path, mnist_dir,
+                                                                monkeypatch):
+    stored = []
+    real = PathNet.start_task
+
+    def start_task(self, sess, task, images, labels, *a, **k):
+        stored.append(np.array(images))
+        return real(self, sess, task, images, labels, *a, **k)
+    monkeypatch.setattr(PathNet, 'start_task', start_task)
+    argv = SMALL + ['--seed', '11', '--noise_mode', 'fresh']
+    assert run_main(tmp_path, mnist_dir, argv)[0] == 0
+    code, (a, b) = run_main(tmp_path, mnist_dir, argv)
+    assert code == 0 and comparable(a) == comparable(b)
+    assert a['settings'] == '--T=3 --candi=4 --max_steps=4 --noise_mode=fresh'
+    for images, (c1, c2) in zip(stored[:2], ((5, 6), (6, 7))):
+        assert np.array_equal(images, task_images(mnist_dir, 'train', c1, c2)[0])
+    # and the fixed mode's stored images are the noisy ones
+    stored.clear()
+    assert run_main(tmp_path, mnist_dir, SMALL + ['--seed', '11'], name='fixed.csv')[0] == 0
+    clean = task_images(mnist_dir, 'train', 5, 6)[0]
+    assert np.mean(stored[0] != clean) > 0.2
+
+
+# ---------------------------------------------------------------------------
+# 10. mean aggregation
+
+def eval_logits(net, sess, task, mask, x, y):
+    """The evaluate op's logits [n, 2] (found from its accuracy tensor)."""
+    t = net.accuracy
+    while t.op.type != 'ArgMax' or t.op.inputs[0].shape[-1] != 2 or \
+            t.op.inputs[0].op.type == 'Placeholder':
+        t = t.op.inputs[0]
+    return sess.run(t.op.inputs[0], net.feed_dict(task, geopaths=[mask], images=x, labels=y))
+
+
+def numpy_logits(s, net, mask, x, aggregate):
+    h = x
+    for l in range(net.L):
+        active = np.flatnonzero(mask[l])
+        h = sum(np.maximum(h @ s[net.weights[l].name][m] + s[net.biases[l].name][m], 0)
+                for m in active)
+        if aggregate == 'mean':
+            h = h / len(active)
+    return h @ s[net.readout_w.name][0] + s[net.readout_b.name][0]
+
+
+def test_mean_aggregation_divides_by_active_modules():
+    rng = np.random.default_rng(0)
+    x = (rng.random((200, 784)) < 0.2).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 200)]
+    L, M = 3, 6
+    paths = []
+    for layers in (([0], [1, 2], [3, 4, 5]), ([0, 1, 2], [3], [4, 5]), ([0, 1], [2, 3, 4], [5])):
+        p = np.zeros((L, M), np.float32)
+        for l, mods in enumerate(layers):
+            p[l, mods] = 1
+        paths.append(p)
+    got, states = {}, {}
+    for aggregate in ('sum', 'mean'):
+        net = PathNet(L=L, M=M, N=3, filt=5, T=2, batch_size=4, aggregate=aggregate)
+        with session(net) as sess:
+            sess.run(net.init)
+            net.start_task(sess, 0, x, y, np.zeros((L, M), np.float32),
+                           np.random.default_rng(3))
+            states[aggregate] = s = net_state(sess, net)
+            for k, p in enumerate(paths):
+                logits = eval_logits(net, sess, 0, p, x, y)
+                np.testing.assert_allclose(logits, numpy_logits(s, net, p, x, aggregate),
+                                           rtol=1e-5, atol=1e-6)
+                accuracy = net.evaluate(sess, 0, p, x, y)
+                assert accuracy == pytest.approx(np.mean(logits.argmax(1) == y.argmax(1)))
+                got[aggregate, k] = logits
+    assert all(np.array_equal(states['sum'][k], states['mean'][k]) for k in states['sum'])
+    for k in range(len(paths)):       # the two really differ on these paths
+        assert np.abs(got["sum", k] - got["mean", k]).max() > 0.01
