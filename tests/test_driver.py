@@ -622,3 +622,42 @@ def test_mean_aggregation_divides_by_active_modules():
     assert all(np.array_equal(states['sum'][k], states['mean'][k]) for k in states['sum'])
     for k in range(len(paths)):       # the two really differ on these paths
         assert np.abs(got["sum", k] - got["mean", k]).max() > 0.01
+
+
+# ---------------------------------------------------------------------------
+# 11. golden rows: every column but timestamp and seconds, as the code gave
+# them when recorded. Recorded at commit c288a4d (branch h-driver; its
+# product code is that of 2f5c9d7) with TF_ENABLE_ONEDNN_OPTS=0 (pathnet's
+# default), --threads 1 (the driver's default). A change here means the
+# computation changed: if on purpose, re-record and say so in the commit.
+GOLDEN_COLUMNS = ('seed', 'control', 'task1', 'task2', 'task1_generations', 'task2_generations',
+                  'overlap', 'task1_converged', 'task2_converged', 'task1_fitness',
+                  'task2_fitness', 'task1_test_accuracy', 'task2_test_accuracy', 'task1_path',
+                  'task2_path', 'L', 'M', 'N', 'settings', 'task1_diverged', 'task2_diverged',
+                  'task1_gen_0.95', 'task1_gen_0.98', 'task1_gen_0.99', 'task2_gen_0.95',
+                  'task2_gen_0.98', 'task2_gen_0.99')
+GOLDEN = {
+    'defaults 11': ('11', 'pathnet', '5v6', '6v7', '40', '40', '1', '0', '0', '0.9450',
+        '0.9875', '0.9189', '0.9708', '6-8|4-5-8|0-6', '1-5|5-7-9|3-5-9', '3', '10', '3',
+        '--max_steps=40', '0', '0', '', '', '', '6', '15', ''),
+    'defaults 12': ('12', 'pathnet', '5v6', '6v7', '40', '40', '0', '0', '0', '0.9550',
+        '0.9762', '0.9195', '0.9678', '6-7-8|0-1-2|3-6-7', '3-5|6-9|2-5', '3', '10', '3',
+        '--max_steps=40', '0', '0', '40', '', '', '4', '27', ''),
+    'shared 11': ('11', 'pathnet', '5v6', '6v7', '40', '40', '3', '0', '0', '0.9525', '0.9900',
+        '0.9200', '0.9678', '1-3-6|0-4-8|0-4-5', '0-1-5|2-3-8|1-4-7', '3', '10', '3',
+        '--max_steps=40 --tournament=shared', '0', '0', '17', '', '', '4', '12', '27'),
+    'fresh 11': ('11', 'pathnet', '5v6', '6v7', '40', '40', '0', '0', '0', '0.9375', '0.9838',
+        '0.9270', '0.9748', '0-2-8|5-6|5-8', '1-3-4|3-4-7|2-4-7', '3', '10', '3',
+        '--max_steps=40 --noise_mode=fresh', '0', '0', '', '', '', '6', '34', ''),
+}
+
+
+@pytest.mark.parametrize('argv, keys', [
+    (['--seeds', '11-12'], ['defaults 11', 'defaults 12']),
+    (['--seed', '11', '--tournament', 'shared'], ['shared 11']),
+    (['--seed', '11', '--noise_mode', 'fresh'], ['fresh 11'])])
+def test_golden_rows(tmp_path, mnist_dir, argv, keys):
+    code, got = run_main(tmp_path, mnist_dir, argv + ['--max_steps', '40', '--quiet'])
+    assert code == 0
+    assert [tuple(r[c] for c in GOLDEN_COLUMNS) for r in got] == [GOLDEN[k] for k in keys]
+    assert set(GOLDEN_COLUMNS) == set(results_log.COLUMNS) - {'timestamp', 'seconds'}
