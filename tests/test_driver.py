@@ -202,14 +202,16 @@ def test_each_task_starts_from_a_fresh_population(spies):
     populations, _ = spies
     args = evolve_args(threshold=1.0, max_steps=2)
     rng = SpyRng(5)
-    first = evolve(StubNet(populations=populations), args, rng=rng, task=0)
-    net2 = StubNet(populations=populations)
+    net1, net2 = StubNet(populations=populations), StubNet(populations=populations)
+    first = evolve(net1, args, rng=rng, task=0)
     evolve(net2, args, rng=rng, task=1)
     assert first.generations == 2 and len(populations) == 2    # one draw per task
     assert populations[0] is not populations[1]
-    start1 = net2.calls[0]['population']
+    start0, start1 = net1.calls[0]['population'], net2.calls[0]['population']
     assert start1.shape == (args.candi, args.L, args.N)
-    assert not np.array_equal(start1, populations[0])          # a new draw, not task 1's
+    # a new draw from the run's generator: neither task 1's start nor its end
+    assert not np.array_equal(start1, start0)
+    assert not np.array_equal(start1, populations[0])
 
 
 # ---------------------------------------------------------------------------
