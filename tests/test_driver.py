@@ -370,7 +370,8 @@ def test_seed_list(text, seeds):
 @pytest.mark.parametrize('text, message', [
     ('5-3', "bad seed range '5-3'"), ('a', 'expected seeds like 3-5 or 1,4,9'),
     ('-3', 'expected seeds like 3-5 or 1,4,9'), ('1,,2', 'expected seeds like 3-5 or 1,4,9'),
-    ('1-2-3', 'expected seeds like 3-5 or 1,4,9'), ('2,1-3', 'a seed is given twice'),
+    ('1-2-3', 'expected seeds like 3-5 or 1,4,9'), ('3-', 'expected seeds like 3-5 or 1,4,9'),
+    ('2,1-3', 'a seed is given twice'),
     ('0-2147483648', 'bad seed range')])
 def test_bad_seeds_refused(text, message, capsys):
     with pytest.raises(SystemExit) as e:
