@@ -74,8 +74,8 @@ def seed_list(text):
     """'3-5' -> [3, 4, 5]; '1,4,9' and mixes like '0-3,7' too."""
     seeds = []
     for part in text.split(','):
-        a, _, b = part.strip().partition('-')
-        if not a.isdigit() or (b and not b.isdigit()):
+        a, dash, b = part.strip().partition('-')
+        if not a.isdigit() or (dash and not b.isdigit()):
             raise argparse.ArgumentTypeError('expected seeds like 3-5 or 1,4,9, got %r' % text)
         lo, hi = int(a), int(b or a)
         if lo > hi or hi >= 2 ** 31:
