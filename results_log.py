@@ -59,7 +59,7 @@ def check_log(path):
     try:
         with open(path, 'rb') as f:
             return header_of(f, path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):   # nothing there: the writer says more
         return None
     except IsADirectoryError:
         raise LogError('%s is a directory, not a results log' % path) from None
