@@ -101,7 +101,7 @@ def table(cells):
 
 
 def plot(cells):
-    fig, axes = plt.subplots(1, 2, figsize=(14, 1.2 + 0.75 * len(cells)), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 2.6 + 0.8 * len(cells)), sharey=True)
     y = np.arange(len(cells))[::-1]
     marks = {'scratch': ('o', 'tab:blue'), 'finetune': ('s', 'tab:orange')}
     for ax, levels in zip(axes, (('',), ('0.95', '0.98'))):
@@ -114,9 +114,11 @@ def plot(cells):
                 ax.errorbar(r, y + shift, xerr=[r - ci[:, 0], ci[:, 1] - r], fmt=marker,
                             color=color, alpha=1 if k == 0 else 0.5, capsize=3,
                             label='%s/pathnet%s' % (control, ' @%s' % level if level else ''))
+        lo, hi = ax.get_xlim()
+        ax.set_xlim(min(lo, 0.95), max(hi, 1.05))     # 1 (no speed-up) always in view
         ax.axvline(1, color='k', lw=0.8)
         ax.set_xlabel('speed-up of PathNet on task 2 (>1: PathNet needs fewer generations)')
-        ax.legend(fontsize=8, loc='lower right')
+        ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.32), ncol=2)
     axes[0].set_title('at the run\'s threshold (0.998)')
     axes[1].set_title('at fitness 0.95 (solid) and 0.98 (faded)')
     axes[0].set_yticks(y)
