@@ -29,12 +29,15 @@ for (( i = 0; i < n; i += per )); do
     (IFS=,; echo "${todo[*]:i:per}")
 done >"$seeds_file" || die "cannot write $seeds_file"
 job=$parts/job-$stamp.sh
+out=${parts//%/%%}/slurm-%A_%a.out
 {
     echo '#!/bin/bash'
     echo "#SBATCH --job-name=pathnet-$control"
     echo "#SBATCH --array=0-$(( tasks - 1 ))%$njobs"
     echo "#SBATCH --cpus-per-task=$threads"
-    echo "#SBATCH --output=$parts/slurm-%A_%a.out"
+    # --output is given on sbatch's command line: a #SBATCH line cannot hold
+    # a folder with a space, and % is a filename pattern (%% a literal %).
+    echo "# sbatch --output=$out"
     printf 'parts=%q\n' "$parts"
     echo "seeds=\$(sed -n \"\$(( SLURM_ARRAY_TASK_ID + 1 ))p\" $(printf '%q' "$seeds_file"))"
     printf 'exec %q %q --seeds "$seeds" --threads %d' "$py" "$driver" "$threads"
@@ -44,12 +47,12 @@ job=$parts/job-$stamp.sh
 } >"$job" || die "cannot write $job"
 
 read -ra sbatch_args <<<"${SBATCH_ARGS:-}"
-id=$(sbatch --parsable "${sbatch_args[@]}" "$job") || die "sbatch refused the job array ($job)"
+id=$(sbatch --parsable --output="$out" "${sbatch_args[@]}" "$job") || die "sbatch refused the job array ($job)"
 id=${id%%;*}
 echo "submitted job array $id: $n run(s) in $tasks task(s) of up to $per seed(s), at most" \
      "$njobs at once; $skipped skipped (already in $results or $parts/)"
 echo "follow it with: squeue -j $id; task logs: $parts/slurm-${id}_*.out"
-echo "when it is done: $py $here/results_log.py merge $results $parts"
+printf 'when it is done: %q %q merge %q %q\n' "$py" "$here/results_log.py" "$results" "$parts"
 [[ ${WAIT:-0} == 1 ]] || exit 0
 
 # --wait: until no task of the array is left in the queue, then report from
