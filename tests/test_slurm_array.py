@@ -203,3 +203,71 @@ def test_without_wait_it_submits_and_returns_at_once(slurm, mnist_dir, tmp_path)
     # Resuming now submits nothing: the folder holds both seeds.
     rc, out, err, _ = auto(slurm, mnist_dir, log, 2, 2, wait=False, SEEDS_PER_TASK=1)
     assert rc == 0 and out.startswith('0 run(s) to do, 2 skipped'), out + err
+
+
+def bad_flag_python(tmp_path, tasks):
+    """A PYTHON that gives the driver a flag it refuses in these array tasks."""
+    wrapper = tmp_path / 'python'
+    wrapper.write_text('#!/bin/bash\n'
+                       'case ${SLURM_ARRAY_TASK_ID:-none} in\n'
+                       '    %s) exec %s "$@" --no_such_flag ;;\n'
+                       'esac\n'
+                       'exec %s "$@"\n' % ('|'.join(map(str, tasks)), PYTHON, PYTHON))
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_every_task_failing_is_reported_per_seed(slurm, mnist_dir, tmp_path):
+    """No task writes a row: the folder has no csv; nothing to merge is not
+    one more failure."""
+    log = tmp_path / 'log.csv'
+    rc, out, err, _ = auto(slurm, mnist_dir, log, 2, 2, SEEDS_PER_TASK=1,
+                           PYTHON=bad_flag_python(tmp_path, [0, 1]))
+    assert rc == 1, out + err
+    failed = sorted(l for l in err.splitlines() if l.startswith('FAILED'))
+    assert [l.split(':')[0] for l in failed] == ['FAILED run 0, seed 0', 'FAILED run 1, seed 1']
+    assert all('unrecognized arguments: --no_such_flag' in l for l in failed), failed
+    assert re.search(r'^summary: 0 done, 2 failed, 0 skipped', out, re.M), out + err
+    assert 'error' not in err.replace('error: unrecognized', ''), err
+    assert not log.exists()
+
+
+def test_a_task_cancelled_before_it_ran_fails_its_seeds(slurm, mnist_dir, tmp_path):
+    """Task 1 waits behind task 0 (JOBS=1) and is cancelled: it leaves no
+    output at all, and its seeds are reported as not run."""
+    log = tmp_path / 'log.csv'
+    cmd = [SCRIPT, '2', '1', '--wait', '--', '--results', str(log)] + SMALL
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env(slurm, mnist_dir, SEEDS_PER_TASK=1), cwd=str(tmp_path))
+    try:
+        first = proc.stdout.readline()
+        job = job_id(first)
+        r = subprocess.run(['scancel', '%d_1' % job], env=slurm.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = first + out
+    assert proc.returncode == 1, out + err
+    assert slurm.tasks(job)[0] == ('COMPLETED', 0)
+    assert not (tmp_path / 'log-slurm' / ('slurm-%d_1.out' % job)).exists()
+    assert re.search(r'^FAILED run 1, seed 1: not run: its task ended: no output', err, re.M), err
+    assert re.search(r'^summary: 1 done, 1 failed, 0 skipped', out, re.M), out + err
+    assert seeds_in(log) == [0]
+
+
+def test_a_folder_with_a_space_and_a_percent_sign(slurm, mnist_dir, tmp_path):
+    folder = tmp_path / 'a b%c'
+    folder.mkdir()
+    log = folder / 'log.csv'
+    rc, out, err, _ = auto(slurm, mnist_dir, log, 2, 2, SEEDS_PER_TASK=1)
+    assert rc == 0, out + err
+    job = job_id(out)
+    parts = folder / 'log-slurm'
+    assert sorted(n for n in os.listdir(str(parts)) if n.startswith('slurm-')) == \
+        ['slurm-%d_0.out' % job, 'slurm-%d_1.out' % job]
+    assert seeds_in(log) == [0, 1]
+    assert re.search(r'^summary: 2 done, 0 failed', out, re.M), out
