@@ -60,6 +60,10 @@ printf 'when it is done: %q %q merge %q %q\n' "$py" "$here/results_log.py" "$res
 while [[ -n $(squeue -h -j "$id" -o %i 2>/dev/null) ]]; do sleep "${SLURM_POLL:-2}"; done
 ok=0 failed=0 failures=()
 for (( t = 0; t < tasks; t++ )); do
+    # A task cancelled before it ran has no output file: awk would stop
+    # before its END, and the task's seeds be neither done nor failed.
+    out_t=$parts/slurm-${id}_$t.out
+    [[ -r $out_t ]] || out_t=/dev/null
     while IFS=' ' read -r seed text; do
         if [[ $text == 'Entire Iter:'* ]]; then
             ok=$(( ok + 1 ))
@@ -79,7 +83,7 @@ for (( t = 0; t < tasks; t++ )); do
                   else if (x in err) print x, err[x]
                   else if (x in last_of) print x, "its task ended during it: " last_of[x]
                   else print x, "not run: its task ended: " (last == "" ? "no output" : last) } }' \
-        "$parts/slurm-${id}_$t.out" 2>/dev/null)
+        "$out_t")
 done
 (( failed == 0 )) || printf '%s\n' "${failures[@]}" >&2
 # Nothing to merge when no task wrote a row (merge refuses a folder without
