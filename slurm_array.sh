@@ -57,7 +57,19 @@ printf 'when it is done: %q %q merge %q %q\n' "$py" "$here/results_log.py" "$res
 
 # --wait: until no task of the array is left in the queue, then report from
 # the tasks' logs (SLURM without accounting keeps no exit codes).
-while [[ -n $(squeue -h -j "$id" -o %i 2>/dev/null) ]]; do sleep "${SLURM_POLL:-2}"; done
+# squeue refuses an id no longer known (the array ended, MinJobAge ago);
+# any other error (e.g. a busy controller timing out) is not the end.
+while :; do
+    if q=$(squeue -h -j "$id" -o %i 2>&1); then
+        [[ -n $q ]] || break
+    elif [[ $q == *'Invalid job id'* ]]; then
+        break
+    elif [[ $q != "${squeue_error:-}" ]]; then
+        squeue_error=$q
+        echo "warning: squeue failed, polling on: $q" >&2
+    fi
+    sleep "${SLURM_POLL:-2}"
+done
 ok=0 failed=0 failures=()
 for (( t = 0; t < tasks; t++ )); do
     # A task cancelled before it ran has no output file: awk would stop

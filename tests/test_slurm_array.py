@@ -271,3 +271,28 @@ def test_a_folder_with_a_space_and_a_percent_sign(slurm, mnist_dir, tmp_path):
         ['slurm-%d_0.out' % job, 'slurm-%d_1.out' % job]
     assert seeds_in(log) == [0, 1]
     assert re.search(r'^summary: 2 done, 0 failed', out, re.M), out
+
+
+def test_wait_outlasts_squeue_errors(slurm, mnist_dir, tmp_path):
+    """squeue failing (a busy controller times out) is not the array's end:
+    --wait polls on. Here squeue's first 3 calls fail."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    real = subprocess.run(['bash', '-c', 'command -v squeue'], stdout=subprocess.PIPE,
+                          text=True).stdout.strip()
+    fake = bin_dir / 'squeue'
+    fake.write_text('#!/bin/bash\n'
+                    'n=$(cat %(c)s 2>/dev/null || echo 0); echo $(( n + 1 )) >%(c)s\n'
+                    'if (( n < 3 )); then\n'
+                    '    echo "squeue: error: slurm_load_jobs error: Socket timed out on'
+                    ' send/recv operation" >&2; exit 1\n'
+                    'fi\n'
+                    'exec %(real)s "$@"\n' % {'c': tmp_path / 'calls', 'real': real})
+    fake.chmod(0o755)
+    log = tmp_path / 'log.csv'
+    rc, out, err, _ = auto(slurm, mnist_dir, log, 2, 2, SEEDS_PER_TASK=1,
+                           PATH='%s:%s' % (bin_dir, os.environ['PATH']))
+    assert rc == 0, out + err
+    assert int((tmp_path / 'calls').read_text()) > 3
+    assert re.search(r'^summary: 2 done, 0 failed', out, re.M), out + err
+    assert seeds_in(log) == [0, 1]
