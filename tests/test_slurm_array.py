@@ -296,3 +296,11 @@ def test_wait_outlasts_squeue_errors(slurm, mnist_dir, tmp_path):
     assert int((tmp_path / 'calls').read_text()) > 3
     assert re.search(r'^summary: 2 done, 0 failed', out, re.M), out + err
     assert seeds_in(log) == [0, 1]
+
+
+def test_help_documents_the_slurm_knobs():
+    p = subprocess.run([SCRIPT, '--help'], stdout=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 0
+    for word in ('SCHEDULER=slurm', '--wait', 'WAIT=1', 'SEEDS_PER_TASK', 'SLURM_LOG_DIR',
+                 'SBATCH_ARGS', 'SLURM_POLL', '-slurm/part-'):
+        assert word in p.stdout, word
