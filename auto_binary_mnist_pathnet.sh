@@ -42,7 +42,9 @@ them and appending to a log of its own, <log without .csv>-slurm/part-<job
 id>_<task>.csv; rows there count as done when resuming. The script prints the
 job id and exits, or with --wait (or WAIT=1) polls squeue until the array is
 gone, then reports per seed as above, merges the folder into the log
-(results_log.py merge) and exits 1 if any seed failed. Also:
+(results_log.py merge) and exits 1 if any seed failed. While an array is
+queued or running, another for any of its seeds of the same condition is
+refused (exit 2). Also:
   SEEDS_PER_TASK  seeds per array task (default: RUNS/JOBS, rounded up)
   SLURM_LOG_DIR   the tasks' folder (logs, job script, seeds file)
   SBATCH_ARGS     more sbatch options, split at spaces (e.g. --partition=x)

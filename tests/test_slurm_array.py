@@ -196,9 +196,20 @@ def test_without_wait_it_submits_and_returns_at_once(slurm, mnist_dir, tmp_path)
     assert re.search(r'^when it is done: .*results_log\.py merge %s %s$'
                      % (re.escape(str(log)), re.escape(str(parts))), out, re.M), out
     assert 'Iteration' not in out and 'summary' not in out
+    # Resubmitting while it runs would run its seeds twice: refused.
+    rc, again, err, _ = auto(slurm, mnist_dir, log, 2, 2, wait=False, SEEDS_PER_TASK=1)
+    assert rc == 2 and again == '', again + err
+    assert ('seed 0 of this condition is in job array %d, still queued or running' % job) in err
+    # Another condition's seeds are free to go meanwhile.
+    rc, out2, err, _ = auto(slurm, mnist_dir, log, 1, 1, '--control', 'scratch', wait=False)
+    assert rc == 0, out2 + err
+    other = job_id(out2)
     wait_gone(slurm, job)
+    wait_gone(slurm, other)
     assert slurm.tasks(job) == {0: ('COMPLETED', 0), 1: ('COMPLETED', 0)}
-    assert seeds_in(parts) == [0, 1]
+    assert slurm.tasks(other) == {0: ('COMPLETED', 0)}
+    assert sorted((r['control'], int(r['seed'])) for r in read_log(str(parts))) == \
+        [('pathnet', 0), ('pathnet', 1), ('scratch', 0)]
     assert not log.exists()                        # nothing merged without --wait
     # Resuming now submits nothing: the folder holds both seeds.
     rc, out, err, _ = auto(slurm, mnist_dir, log, 2, 2, wait=False, SEEDS_PER_TASK=1)
