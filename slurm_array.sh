@@ -21,6 +21,27 @@ print(max(1, d.parse_args(['--seed', '0'] + sys.argv[2:]).threads))
 EOF
 )
 
+# An array still queued or running holds its seeds (claim-<id>.txt): they
+# have no rows until they finish, and resubmitting them would run them twice.
+for c in "$parts"/claim-*.txt; do
+    [[ -f $c ]] || continue
+    cid=${c##*/claim-} cid=${cid%.txt}
+    [[ $cid =~ ^[0-9]+$ ]] || continue
+    if q=$(squeue -h -j "$cid" -o %i 2>&1); then
+        [[ -n $q ]] || { rm -f -- "$c"; continue; }
+    elif [[ $q == *'Invalid job id'* ]]; then
+        rm -f -- "$c"; continue
+    else
+        die "cannot ask squeue whether job array $cid (claim $c) still runs: $q"
+    fi
+    { IFS= read -r cond; read -r seeds; } <"$c"
+    [[ $cond == "$control $condition" ]] || continue
+    for s in $seeds; do
+        [[ -z ${is_todo[$s]:-} ]] || die "seed $s of this condition is in job array $cid," \
+            "still queued or running; wait for it (squeue -j $cid) or scancel it, then rerun"
+    done
+done
+
 # Task i runs line i+1 of the seeds file; the script and the seeds stay in
 # $parts, so what ran can be read back.
 stamp=$(date +%Y%m%d-%H%M%S)-$$
@@ -45,27 +66,6 @@ out=${parts//%/%%}/slurm-%A_%a.out
     # The last --results wins: each task appends to a log of its own.
     echo ' --results "$parts/part-${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}.csv"'
 } >"$job" || die "cannot write $job"
-
-# An array still queued or running holds its seeds (claim-<id>.txt): they
-# have no rows until they finish, and resubmitting them would run them twice.
-for c in "$parts"/claim-*.txt; do
-    [[ -f $c ]] || continue
-    cid=${c##*/claim-} cid=${cid%.txt}
-    [[ $cid =~ ^[0-9]+$ ]] || continue
-    if q=$(squeue -h -j "$cid" -o %i 2>&1); then
-        [[ -n $q ]] || { rm -f -- "$c"; continue; }
-    elif [[ $q == *'Invalid job id'* ]]; then
-        rm -f -- "$c"; continue
-    else
-        die "cannot ask squeue whether job array $cid (claim $c) still runs: $q"
-    fi
-    { IFS= read -r cond; read -r seeds; } <"$c"
-    [[ $cond == "$control $condition" ]] || continue
-    for s in $seeds; do
-        [[ -z ${is_todo[$s]:-} ]] || die "seed $s of this condition is in job array $cid," \
-            "still queued or running; wait for it (squeue -j $cid) or scancel it, then rerun"
-    done
-done
 
 read -ra sbatch_args <<<"${SBATCH_ARGS:-}"
 id=$(sbatch --parsable --output="$out" "${sbatch_args[@]}" "$job") || die "sbatch refused the job array ($job)"

@@ -200,6 +200,7 @@ def test_without_wait_it_submits_and_returns_at_once(slurm, mnist_dir, tmp_path)
     rc, again, err, _ = auto(slurm, mnist_dir, log, 2, 2, wait=False, SEEDS_PER_TASK=1)
     assert rc == 2 and again == '', again + err
     assert ('seed 0 of this condition is in job array %d, still queued or running' % job) in err
+    assert len([n for n in os.listdir(str(parts)) if n.startswith('job-')]) == 1   # none left
     # Another condition's seeds are free to go meanwhile.
     rc, out2, err, _ = auto(slurm, mnist_dir, log, 1, 1, '--control', 'scratch', wait=False)
     assert rc == 0, out2 + err
