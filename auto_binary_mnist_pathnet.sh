@@ -6,7 +6,7 @@ set -u
 
 usage() {
     cat <<EOF
-usage: $(basename "$0") [RUNS] [JOBS] [-- FLAGS...]
+usage: $(basename "$0") [RUNS] [JOBS] [--wait] [-- FLAGS...]
 
 Runs RUNS experiments of binary_mnist_pathnet.py (default 1000) in JOBS
 processes at a time (default: the number of cores, $(nproc) here). Run i
@@ -35,6 +35,20 @@ Environment:
                (default: runs/ beside the results log)
   PYTHON       interpreter (default: .venv/bin/python beside this script
                if it exists, else python3)
+
+On a SLURM cluster (SCHEDULER=slurm), the seeds still to do go to ONE job
+array instead, at most JOBS tasks at a time, each task running a share of
+them and appending to a log of its own, <log without .csv>-slurm/part-<job
+id>_<task>.csv; rows there count as done when resuming. The script prints the
+job id and exits, or with --wait (or WAIT=1) polls squeue until the array is
+gone, then reports per seed as above, merges the folder into the log
+(results_log.py merge) and exits 1 if any seed failed. While an array is
+queued or running, another for any of its seeds of the same condition is
+refused (exit 2). Also:
+  SEEDS_PER_TASK  seeds per array task (default: RUNS/JOBS, rounded up)
+  SLURM_LOG_DIR   the tasks' folder (logs, job script, seeds file)
+  SBATCH_ARGS     more sbatch options, split at spaces (e.g. --partition=x)
+  SLURM_POLL      seconds between squeue polls with --wait (default 2)
 
 Exit status: 0 all experiments done, 1 some failed, 2 bad usage or another
 batch is running on the log, 130 interrupted (Ctrl-C or SIGTERM stops every
