@@ -600,7 +600,7 @@ def report(out, a):
         say('  old/new wall: %.2fx; per generation: %.2fx%s'
             % (st['speedup'], st['speedup_per_generation'],
                ' (the release draws initial weights from TensorFlow\'s seeded initialisers, so its'
-               ' experiments; the per-generation ratio corrects for that)'
+               ' seeds run other experiments; the per-generation ratio allows for that)'
                if st['baseline'] == 'release' else ''))
     for key in ('shared', 'plain'):
         c = out.get(key)
