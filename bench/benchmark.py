@@ -3,12 +3,16 @@
     python bench/benchmark.py [--out /tmp/bench] [--sections a,b,...]
     python bench/benchmark.py --sections plain --out /tmp/plain     # one section
 
-The final, published run (on a quiet 2-core machine, nothing else running;
-about 1 h 10 min there: study_time about 40 min, experiments about 16 min,
-plain about 5 min, the rest a few minutes):
+The final, published run (on a quiet 2-core machine, nothing else running):
 
-    MNIST_DATA_DIR=... python bench/benchmark.py --experiments 40 --rounds 2 \
-        --study_runs 200 --out bench/results
+    MNIST_DATA_DIR=/path/to/mnist python bench/benchmark.py --experiments 40 \
+        --rounds 2 --study_runs 200 --out bench/results
+
+It should take about an hour (estimated from the README's figures, 10.5 s
+per default experiment alone, about 6 s each two at once): study_time about
+35 min (two batches of 200 default experiments), experiments about 15 min
+(2 rounds x 2 ways x 40), plain, shared, memory, per_generation and startup
+together about 6 min.
 
 Sections (--sections, all by default):
   startup         process start to the first generation, split into imports,
@@ -433,7 +437,7 @@ def main():
     p.add_argument('--memory_experiments', type=int, default=100,
                    help='memory: experiments in one process')
     p.add_argument('--memory_flags', default='--max_steps 30 --T 10',
-                   help="memory: driver flags ('' for the defaults)")
+                   help="memory: driver flags ('' for the defaults; write it with =)")
     p.add_argument('--experiments', type=int, default=20,
                    help='experiments: experiments per batch')
     p.add_argument('--seed_base', type=int, default=0,
@@ -448,7 +452,8 @@ def main():
                    help='study_time: the first release %s from git, or today\'s driver one '
                         'process per experiment' % RELEASE)
     p.add_argument('--driver_flags', default='',
-                   help='experiments and study_time: extra driver flags (for quick checks)')
+                   help="experiments and study_time: extra driver flags for quick checks, e.g. "
+                        "--driver_flags='--max_steps 20 --T 10' (write it with =)")
     p.add_argument('--plain_variants', default=','.join(PLAIN_VARIANTS),
                    help='plain section: which of %s to measure' % ', '.join(PLAIN_VARIANTS))
     p.add_argument('--out', default=None,
