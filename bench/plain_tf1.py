@@ -2,11 +2,15 @@
 pathnet.py against.
 
     python bench/plain_tf1.py [--forward masked|cond] [--seed 1] [--max_steps 300]
-                              [any flag of binary_mnist_pathnet.py]
+                              [a flag of binary_mnist_pathnet.py]
+
+(one experiment, one --seed; the driver's --tournament shared, --aggregate
+mean and --noise_mode fresh are not implemented here and are refused)
 
 Same algorithm, settings and task data as binary_mnist_pathnet.py (it reuses
-the driver's argument parser, minibatch order and evolution loop, so the same
-seed gives the same populations, pairs and minibatches), but the tournament
+the driver's argument parser, random streams, minibatch order and evolution
+loop, so the same seed gives the same data, first populations, pairs and
+minibatches), but the tournament
 is written the way a straightforward TensorFlow 1 script writes it:
 
 - one tf.Variable per module (weights and bias) and per task readout;
@@ -38,6 +42,18 @@ apply_gradients runs inside a tf.cond on "on the path and not frozen".
 Consequence: Adam's bias-correction step count is per module (it counts the
 minibatches that module was trained on), while pathnet.py keeps one global
 count. Speed is unaffected; trajectories of the same seed differ slightly.
+
+Initial weights: this script keeps the plain way, TensorFlow's own
+truncated_normal initialisers seeded once with tf.set_random_seed(seed) when
+the graph is built (a re-initialised module redraws from the op's stream).
+pathnet.py instead draws them from the run's NumPy generator (start_task's
+rng); start_task here accepts that argument for the driver's sake and
+ignores it. So the same seed gives pathnet.py and this script different
+initial weights, and their runs differ from the first tournament on (the
+test loads pathnet's weights into this graph to compare one tournament).
+The divergence check is the driver's too: a tournament reports whether every
+loss of the kept candidate's training was finite (one more scalar fetched
+per minibatch).
 """
 import os
 import sys
@@ -55,8 +71,9 @@ from pathnet import tf, INPUTS, CLASSES, INIT_STDDEV, INIT_BIAS  # noqa: E402
 
 class PlainPathNet:
     """Same interface as pathnet.PathNet for what the driver's evolve() uses:
-    init, start_task(sess, task, images, labels, keep) and
-    tournament(sess, task, masks, frozen, batches)."""
+    init, start_task(sess, task, images, labels, keep, rng=None) and
+    tournament(sess, task, masks, frozen, batches, noise_seed=0) ->
+    (correct [2], winner, finite)."""
 
     def __init__(self, L=3, M=10, N=3, filt=20, T=50, batch_size=16,
                  learning_rate=0.001, optimizer='adam', tasks=2, seed=0, forward='masked'):
@@ -121,19 +138,20 @@ class PlainPathNet:
         module_opt = [[make() for _ in range(self.M)] for _ in range(self.L)]
         readout_opt = [make() for _ in range(tasks)]
         trains = (1.0 - self.frozen) * self.geopath
-        self.hits, self.train = [], []
+        self.hits, self.finite, self.train = [], [], []
         for t in range(tasks):
             logits = tf.matmul(self.h, self.rw[t]) + self.rb[t]
             loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(
                 labels=self.y, logits=logits))
             hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(self.y, 1)),
                                          tf.int32))
+            finite = tf.reduce_all(tf.is_finite(loss))
             params = [v for l in range(self.L) for m in range(self.M)
                       for v in (self.w[l][m], self.b[l][m])] + [self.rw[t], self.rb[t]]
             grads = tf.gradients(loss, params)
             # Updates are in place: every gradient and the fitness count are
             # computed from the pre-update weights before any variable moves.
-            with tf.control_dependencies(grads + [hits]):
+            with tf.control_dependencies(grads + [hits, finite]):
                 grads = [tf.identity(g) for g in grads]
             updates = [readout_opt[t].apply_gradients(list(zip(grads[-2:], params[-2:])))]
             for i, (l, m) in enumerate((l, m) for l in range(self.L) for m in range(self.M)):
@@ -144,6 +162,7 @@ class PlainPathNet:
                         return tf.constant(True)
                 updates.append(tf.cond(trains[l, m] > 0, apply, lambda: tf.constant(False)))
             self.hits.append(hits)
+            self.finite.append(finite)
             self.train.append(tf.group(*updates))
         self.opt_vars = [v for row in module_opt for o in row for v in o.variables()]
         self.opt_vars += [v for o in readout_opt for v in o.variables()]
@@ -171,32 +190,42 @@ class PlainPathNet:
                                              self.rb[t].initializer]) for t in range(tasks)]
 
     # -- the session side ----------------------------------------------------
-    def start_task(self, sess, task, images, labels, keep):
+    def start_task(self, sess, task, images, labels, keep, rng=None):
+        """rng is ignored: re-initialised modules redraw from TensorFlow's
+        own seeded initialisers (see the module docstring)."""
         self.data[task] = (images, labels)
         sess.run(self.start_ops[task], {self.keep: keep})
 
     def _train(self, sess, task, mask, frozen, batches):
-        """T minibatches on one path, one session.run each; correct count."""
+        """T minibatches on one path, one session.run each; the correct count
+        and whether every loss was finite."""
         images, labels = self.data[task]
         feed = {self.geopath: mask, self.frozen: frozen}
-        correct = 0
+        correct, finite = 0, True
         for batch in batches:
             feed[self.x], feed[self.y] = images[batch], labels[batch]
-            correct += sess.run([self.hits[task], self.train[task]], feed)[0]
-        return correct
+            hits, ok, _ = sess.run([self.hits[task], self.finite[task], self.train[task]], feed)
+            correct += hits
+            finite = finite and bool(ok)
+        return correct, finite
 
-    def tournament(self, sess, task, masks, frozen, batches):
+    def tournament(self, sess, task, masks, frozen, batches, noise_seed=0):
         """Both candidates from the same state on the same minibatches, the
-        winner's state kept (ties to the first). Returns (correct [2], winner)."""
+        winner's state kept (ties to the first). Returns (correct [2], winner,
+        finite: every loss of the winner's training was finite), as
+        pathnet.PathNet.tournament does. Only the restore tournament on
+        fixed noise: batches [T, B], noise_seed 0."""
+        if np.ndim(batches) != 2 or noise_seed:
+            raise ValueError('plain_tf1 runs the restore tournament on fixed noise only')
         sess.run(self.save[0])                      # the starting state
-        a = self._train(sess, task, masks[0], frozen, batches)
+        a, finite_a = self._train(sess, task, masks[0], frozen, batches)
         sess.run(self.save[1])                      # candidate 1's result
         sess.run(self.restore[0])
-        b = self._train(sess, task, masks[1], frozen, batches)
+        b, finite_b = self._train(sess, task, masks[1], frozen, batches)
         winner = int(b > a)
         if winner == 0:
             sess.run(self.restore[1])               # else candidate 2's state stays
-        return np.array([a, b]), winner
+        return np.array([a, b]), winner, (finite_a, finite_b)[winner]
 
 
 def main(argv=None):
@@ -208,10 +237,19 @@ def main(argv=None):
     pre.add_argument('--forward', choices=['masked', 'cond'], default='masked')
     own, rest = pre.parse_known_args(argv)
     args = driver.parse_args(rest)
+    unsupported = [flag for flag, value, plain in (
+        ('--seeds', len(args.seeds), 1), ('--tournament', args.tournament, 'restore'),
+        ('--aggregate', args.aggregate, 'sum'), ('--noise_mode', args.noise_mode, 'fixed'))
+        if value != plain]
+    if unsupported:
+        sys.exit('error: plain_tf1 runs one experiment of the restore tournament, sum '
+                 'aggregate and fixed noise; not supported: %s' % ', '.join(unsupported))
+    args.seed = args.seeds[0]
     data = input_data.load_mnist(input_data.default_data_dir(args.data_dir))
-    # The driver's generators, in its order: same seed, same data and choices.
-    data_rng, evo_rng, batch_rng = (np.random.default_rng(s)
-                                    for s in np.random.SeedSequence(args.seed).spawn(3))
+    # The driver's generators, in its order (driver.experiment): same seed,
+    # same data and choices. init_rng and noise_rng are not used here.
+    data_rng, evo_rng, batch_rng, _init_rng, noise_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(5))
     tasks = [(args.a1, args.a2), (args.b1, args.b2)]
     train = [input_data.binary_task(data['train_images'], data['train_labels'], a, b,
                                      args.noise, data_rng) for a, b in tasks]
@@ -229,22 +267,22 @@ def main(argv=None):
         sess.run(net.init)
         for task in (0, 1):
             keep, frozen = driver.start_masks(args.control, task,
-                                              results[0][2] if results else None,
+                                              results[0].mask if results else None,
                                               (args.L, args.M))
             net.start_task(sess, task, *train[task], keep)
             t0 = time.time()
-            generations, converged, mask, fitness = driver.evolve(
-                net, sess, task, frozen, driver.Batcher(len(train[task][0]), batch_rng),
-                evo_rng, args, log, None)
+            r = driver.evolve(net, sess, task, frozen,
+                              driver.Batcher(len(train[task][0]), batch_rng),
+                              (evo_rng, noise_rng), args, log, None, driver.Stop())
             print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s, %.1f ms/gen'
                   % (task + 1, tasks[task][0], tasks[task][1],
-                     'solved' if converged else 'NOT solved', generations, fitness,
-                     pathnet.mask_to_str(mask), 1000 * (time.time() - t0) / generations),
-                  flush=True)
-            results.append((generations, converged, mask, fitness))
+                     'solved' if r.converged else 'DIVERGED' if r.diverged else 'NOT solved',
+                     r.generations, r.fitness, pathnet.mask_to_str(r.mask),
+                     1000 * (time.time() - t0) / r.generations), flush=True)
+            results.append(r)
     print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
-          % (results[0][0] + results[1][0], results[0][0], results[1][0],
-             pathnet.overlap(results[0][2], results[1][2])))
+          % (results[0].generations + results[1].generations, results[0].generations,
+             results[1].generations, pathnet.overlap(results[0].mask, results[1].mask)))
     return 0
 
 

@@ -84,10 +84,11 @@ def test_same_tournament_as_pathnet_from_the_same_state(plain, data):
     """Load pathnet's initial weights into the plain graph: one tournament
     gives the same fitness counts, winner and trained modules. (Only the
     first: from then on Adam's step count differs, per module vs global.)"""
-    net = PathNet(L=L, M=M, N=N, filt=F, T=T, batch_size=B, learning_rate=0.01, seed=3)
+    net = PathNet(L=L, M=M, N=N, filt=F, T=T, batch_size=B, learning_rate=0.01)
     ps = session(net, 1)
     ps.run(net.init)
-    net.start_task(ps, 0, *data, NO_FROZEN)
+    # rng 19: initial weights whose two candidates do not tie (the second wins)
+    net.start_task(ps, 0, *data, NO_FROZEN, np.random.default_rng(19))
     start = {v: ps.run(v) for v in net.params}
     qs = fresh(plain, data)
     for l in range(L):
@@ -100,7 +101,9 @@ def test_same_tournament_as_pathnet_from_the_same_state(plain, data):
     a, b = mask([0, 1], [2, 4], [0, 5]), mask([3], [1, 2], [4])
     got = plain.tournament(qs, 0, np.stack([a, b]), frozen, batches(7))
     want = net.tournament(ps, 0, np.stack([a, b]), frozen, batches(7))
+    assert len(got) == len(want) == 3           # (correct, winner, finite)
     assert list(got[0]) == list(want[0]) and got[1] == want[1]
+    assert got[2] is want[2] is True
     assert got[0][0] != got[0][1]                  # a real comparison
     for l in range(L):
         for m in range(M):
@@ -131,8 +134,8 @@ def test_winner_kept_loser_dropped_frozen_untouched(plain, data):
     wins = set()
     for pair in ((a, b), (b, a)):
         reset()
-        correct, w = plain.tournament(sess, 0, np.stack(pair), frozen, batches(seed))
-        assert w == int(correct[1] > correct[0])
+        correct, w, finite = plain.tournament(sess, 0, np.stack(pair), frozen, batches(seed))
+        assert w == int(correct[1] > correct[0]) and finite is True
         wins.add(w)
         after = state(sess, plain)
         winner = pair[w]
@@ -175,3 +178,24 @@ def test_sgd_trains_the_path_only(data):
     net.tournament(sess, 0, np.stack([mask([0], [0], [0])] * 2), NO_FROZEN, batches(1))
     assert not np.array_equal(w0, sess.run(net.w[0][0]))
     assert np.array_equal(w1, sess.run(net.w[0][1]))            # off the path
+
+
+def test_divergence_reported_like_pathnet(data):
+    """A learning rate that blows the network up: the tournament says the
+    kept training was not finite, as pathnet.PathNet's does (the driver
+    then stops the task)."""
+    net = plain_tf1.PlainPathNet(L=L, M=M, N=N, filt=F, T=T, batch_size=B, learning_rate=1e30,
+                                 optimizer='sgd', seed=1)
+    sess = fresh(net, data)
+    pair = np.stack([mask([0], [0], [0]), mask([1], [1], [1])])
+    finite = [net.tournament(sess, 0, pair, NO_FROZEN, batches(i))[2] for i in range(3)]
+    assert finite[-1] is False
+
+
+def test_refuses_what_it_does_not_implement(plain, data):
+    sess = fresh(plain, data)
+    pair = np.stack([mask([0], [0], [0])] * 2)
+    with pytest.raises(ValueError):      # shared tournament: batches [2, T, B]
+        plain.tournament(sess, 0, pair, NO_FROZEN, np.stack([batches(1)] * 2))
+    with pytest.raises(ValueError):      # fresh noise
+        plain.tournament(sess, 0, pair, NO_FROZEN, batches(1), noise_seed=5)
