@@ -178,7 +178,8 @@ split() {       # first seed of the job
         function open_log(s) { if (out) close(out); seed = s; out = dir "/" control "-seed" s ".log"
                                printf "" > out }
         BEGIN { open_log(seed) }
-        /^experiment [0-9]+ of [0-9]+: seed [0-9]+$/ { open_log($NF); next }
+        # The log of the first seed is open already: it keeps the start-up lines (ready ...).
+        /^experiment [0-9]+ of [0-9]+: seed [0-9]+$/ { if ($NF != seed) open_log($NF); next }
         { print > out; fflush(out) }
         /^Entire Iter:/ { print "done", seed, $0; fflush() }
         /^error: seed [0-9]+ failed: / { print "failed", $3, $0; fflush() }'
