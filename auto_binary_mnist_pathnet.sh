@@ -173,8 +173,8 @@ threads=()
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf -- "$tmp" "$results.batch.$$"' EXIT
 mkfifo "$tmp/events" && exec {ev}<>"$tmp/events" || exit 2
-split() {       # first seed of the job
-    awk -v dir="$logdir" -v control="$control" -v seed="$1" '
+split() {       # first seed of the job, job number
+    awk -v dir="$logdir" -v control="$control" -v seed="$1" -v job="$2" '
         function open_log(s) { if (out) close(out); seed = s; out = dir "/" control "-seed" s ".log"
                                printf "" > out }
         BEGIN { open_log(seed) }
@@ -182,22 +182,25 @@ split() {       # first seed of the job
         /^experiment [0-9]+ of [0-9]+: seed [0-9]+$/ { if ($NF != seed) open_log($NF); next }
         { print > out; fflush(out) }
         /^Entire Iter:/ { print "done", seed, $0; fflush() }
-        /^error: seed [0-9]+ failed: / { print "failed", $3, $0; fflush() }'
+        /^error: seed [0-9]+ failed: / { print "failed", $3, $0; fflush() }
+        END { print "end", job; fflush() }'
 }
 
 declare -A seeds_of=() pending=()    # job pid -> its seeds; seed -> not yet reported
+declare -A job_of=() split_done=()   # job pid -> job number; job number -> its output all read
 n=${#todo[@]}
 for (( j = 0; j < njobs; j++ )); do
     share=()
     for (( k = j; k < n; k += njobs )); do share+=("${todo[k]}"); pending[${todo[k]}]=1; done
     list=$(IFS=,; echo "${share[*]}")
     PATHNET_BATCH_PID=$$ "$py" "$driver" --seeds "$list" "${threads[@]}" "${extra[@]}" \
-        > >(split "${share[0]}" >&"$ev") 2>&1 &
-    seeds_of[$!]="${share[*]}"
+        > >(split "${share[0]}" "$j" >&"$ev") 2>&1 &
+    seeds_of[$!]="${share[*]}" job_of[$!]=$j
 done
 
 report() {      # one event line from a job
     local kind=$1 seed=$2 line=$3 log=$logdir/$control-seed$2.log
+    [[ $kind == end ]] && { split_done[$seed]=1; return; }
     [[ -n ${pending[$seed]:-} ]] || return
     unset "pending[$seed]"
     if [[ $kind == done ]]; then
@@ -218,8 +221,12 @@ drain() {       # the events already in the pipe
 }
 
 ended() {       # pid status: a job's process ended; its unreported seeds failed
-    local s st=$2 log line seeds=${seeds_of[$1]}
-    drain 0.5
+    local s st=$2 log line seeds=${seeds_of[$1]} kind seed rest
+    # Its last events may still be on their way (a loaded machine): until its
+    # split has read all its output, or 30 s without any event.
+    while [[ -z ${split_done[${job_of[$1]}]:-} ]] && read -r -t 30 -u "$ev" kind seed rest; do
+        report "$kind" "$seed" "$rest"
+    done
     unset "seeds_of[$1]"
     for s in $seeds; do
         [[ -n ${pending[$s]:-} ]] || continue
