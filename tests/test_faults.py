@@ -125,9 +125,11 @@ def interrupt_once(i, kind, several, anchor, delay, log, mnist_dir):
     flags = (['--seeds', '%d-%d' % (seeds[0], seeds[-1])] if several else ['--seed', str(seeds[0])])
     proc = start(flags + ['--results', log, '--max_steps', '3', '--T', '2', '--candi', '4',
                           '--quiet'], mnist_dir)
-    # The clock starts when the driver catches signals: before that, the
-    # Python interpreter is starting and no program can catch anything.
-    wait_for_handlers(proc, 10)
+    # The clock starts when the driver catches signals (before that the Python
+    # interpreter is starting, and no program can catch anything), at the
+    # latest 0.2 s after start: a driver that installed them only after its
+    # imports would take its first interrupts there.
+    waited = wait_for_handlers(proc, 0.2)
     if anchor == 'ready':       # however long start-up takes on a loaded machine
         for line in iter(proc.stdout.readline, ''):
             if line.startswith('ready'):
@@ -141,8 +143,8 @@ def interrupt_once(i, kind, several, anchor, delay, log, mnist_dir):
         proc.send_signal(sig)       # nothing once it has ended and been reaped
     out, err = proc.communicate(timeout=300)
     out = ('ready\n' if anchor == 'ready' else '') + out
-    return dict(i=i, kind=kind, several=several, delay=delay, rc=proc.returncode, out=out,
-                err=err, seeds=seeds, done=finished_seeds(out, seeds))
+    return dict(i=i, kind=kind, several=several, delay=delay, waited=waited, rc=proc.returncode,
+                out=out, err=err, seeds=seeds, done=finished_seeds(out, seeds))
 
 
 def check_interrupted(r, log):
@@ -185,7 +187,8 @@ def test_interrupt_trial_exit_130_or_complete_and_whole_rows(tmp_path, mnist_dir
     print('\ninterrupt trial (PATHNET_INTERRUPT_SEED=%d): %d interrupts' % (seed, n))
     for key in sorted(counts):
         print('  %-8s %-5s exit %3d %-22s %d' % (key + (counts[key],)))
-    print('  experiments finished: %d' % sum(len(r['done']) for r in results))
+    print('  experiments finished: %d; handlers in place %.3f s after start at most'
+          % (sum(len(r['done']) for r in results), max(r['waited'] for r in results)))
     for r in results:
         check_interrupted(r, log)
     done = sorted(s for r in results for s in r['done'])
@@ -236,7 +239,8 @@ def test_append_after_a_torn_last_line(tmp_path, mnist_dir, capsys):
 
 
 @pytest.mark.parametrize('content, what', [
-    (b'a,b,c\n1,2,3\n', "is not a results log: its first line is not a results-log header ('a,b,c')"),
+    (b'a,b,c\n1,2,3\n',
+     "is not a results log: its first line is not a results-log header ('a,b,c')"),
     (b'hello, I am not a log\n\x01 at all', 'is not a results log: its first line'),
     (BINARY, 'is not a results log: it is not UTF-8 text'),
     (None, 'is a directory, not a results log'),
@@ -349,6 +353,9 @@ def test_batch_killed_with_9_its_runs_stop_and_block_a_second_batch(tmp_path, mn
     assert again.returncode == 0, (out, err)
     assert 'summary: %d done, 0 failed, %d skipped' % (4 - len(before), len(before)) in out
     assert sorted(int(r['seed']) for r in table(log)) == [0, 1, 2, 3]
+    # Seeds 1, 3 ran in one process: the start-up lines stay in the first one's console.
+    first_console = (tmp_path / 'runs' / 'pathnet-seed1.log').read_text()
+    assert first_console.startswith('ready ') and 'Entire Iter:' in first_console, first_console
 
 
 # ---------------------------------------------------------------------------
@@ -552,3 +559,23 @@ def test_plots_of_a_log_where_nothing_converged(tmp_path, capsys):
     title = plot_paths.draw_paths(row)[0].axes[0].get_title()
     assert 'task 1: 5v6 in 3 generations (not converged);  task 2: 6v7 in 3 generations ' \
            '(not converged)' in title, title
+
+
+# ---------------------------------------------------------------------------
+# Found by the trial on a loaded machine: a run's last lines reached the batch
+# more than 0.5 s after the run ended, and its written row was reported FAILED.
+
+def test_batch_waits_for_the_output_of_a_run_that_ended(tmp_path, mnist_dir):
+    wrapper = tmp_path / 'python'
+    # The run's output reaches the batch 3 s after the run has ended.
+    wrapper.write_text('#!/bin/bash\nexec > >(out=$(cat); sleep 3; printf "%%s\\n" "$out")\n'
+                       'exec %s "$@"\n' % sys.executable)
+    wrapper.chmod(0o755)
+    log = tmp_path / 'log.csv'
+    p = subprocess.run([SCRIPT, '1', '1', '--', '--results', str(log)] + SMALL,
+                       capture_output=True, text=True, cwd=str(tmp_path), timeout=120,
+                       env=env(mnist_dir, PYTHON=wrapper))
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert 'summary: 1 done, 0 failed, 0 skipped' in p.stdout, p.stdout
+    assert 'FAILED' not in p.stderr, p.stderr
+    assert [r['seed'] for r in table(log)] == ['0']
