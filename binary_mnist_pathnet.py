@@ -461,4 +461,10 @@ def main(argv=None, stop=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main(stop=STOP))
+    status = main(stop=STOP)
+    # The outcome is decided. At exit Python restores the default handlers,
+    # and a signal during TensorFlow's teardown (up to a second) would kill a
+    # finished run; ignored handlers it leaves alone.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(status)
