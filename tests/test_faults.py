@@ -210,6 +210,24 @@ def test_sigint_in_the_first_tenth_of_a_second(tmp_path, mnist_dir):
     assert not log.exists()
 
 
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+def test_signal_after_the_last_line_leaves_a_finished_run(tmp_path, mnist_dir, sig):
+    """Found by the big trial (1 in 300): a signal during TensorFlow's teardown,
+    after Python restored the default handlers, killed a finished run (-2)."""
+    log = tmp_path / 'log.csv'
+    proc = start(['--seed', '1', '--results', str(log)] + SMALL, mnist_dir)
+    for line in proc.stdout:
+        if SUMMARY.match(line):
+            break
+    while proc.poll() is None:          # signals all along its way out
+        proc.send_signal(sig)
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, (proc.returncode, err)
+    assert err == '' and out == ''     # the summary line was the last
+    assert [r['seed'] for r in table(log)] == ['1']
+
+
 # ---------------------------------------------------------------------------
 # 3, 4. Logs: torn, foreign, old.
 
