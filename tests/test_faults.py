@@ -7,6 +7,12 @@ they happen before TensorFlow is imported. The interrupt trial sends
 PATHNET_INTERRUPT_TRIALS interrupts (default 30); run a big one by hand with
 
     PATHNET_INTERRUPT_TRIALS=400 pytest -s tests/test_faults.py -k trial
+
+Interrupts count from the moment the driver catches signals (its first act,
+about 20 ms after exec here). Before it, in the interpreter's own start-up, no
+program can help it: a signal in the first ~5 ms kills the process (-2, -15),
+and a SIGINT while site runs the venv's .pth files gives Python's own
+KeyboardInterrupt traceback (exit 1).
 """
 import concurrent.futures
 import csv
