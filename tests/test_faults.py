@@ -133,9 +133,9 @@ def interrupt_once(i, kind, several, anchor, delay, log, mnist_dir):
                           '--quiet'], mnist_dir)
     # The clock starts when the driver catches signals (before that the Python
     # interpreter is starting, and no program can catch anything), at the
-    # latest 0.2 s after start: a driver that installed them only after its
+    # latest 0.5 s after start: a driver that installed them only after its
     # imports would take its first interrupts there.
-    waited = wait_for_handlers(proc, 0.2)
+    waited = wait_for_handlers(proc, 0.5)
     if anchor == 'ready':       # however long start-up takes on a loaded machine
         for line in iter(proc.stdout.readline, ''):
             if line.startswith('ready'):
