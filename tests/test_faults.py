@@ -356,12 +356,14 @@ def test_batch_killed_with_9_its_runs_stop_and_block_a_second_batch(tmp_path, mn
     first.wait()
     # While they live, the same seeds and condition are refused.
     second = batch(log, mnist_dir)
-    out, err = second.communicate(timeout=60)
+    try:
+        out, err = second.communicate(timeout=60)
+    finally:                        # never leave them stopped
+        for k in kids:
+            os.kill(k, signal.SIGCONT)
     assert second.returncode == 2, (out, err)
     assert out == '' and len(err.splitlines()) == 1, err
     assert 'is being run by another batch' in err and 'Traceback' not in err
-    for k in kids:
-        os.kill(k, signal.SIGCONT)
     deadline = time.time() + 30     # they notice that their batch is gone
     while any(alive(k) for k in kids):
         assert time.time() < deadline, 'runs outlived their batch'
