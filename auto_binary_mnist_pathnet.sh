@@ -196,31 +196,35 @@ claim_seeds
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf -- "$tmp" "$results.batch.$$"' EXIT
 mkfifo "$tmp/events" && exec {ev}<>"$tmp/events" || exit 2
-split() {       # first seed of the job
-    awk -v dir="$logdir" -v control="$control" -v seed="$1" '
+split() {       # first seed of the job, job number
+    awk -v dir="$logdir" -v control="$control" -v seed="$1" -v job="$2" '
         function open_log(s) { if (out) close(out); seed = s; out = dir "/" control "-seed" s ".log"
                                printf "" > out; print "start", s; fflush() }
         BEGIN { open_log(seed) }
-        /^experiment [0-9]+ of [0-9]+: seed [0-9]+$/ { open_log($NF); next }
+        # The log of the first seed is open already: it keeps the start-up lines (ready ...).
+        /^experiment [0-9]+ of [0-9]+: seed [0-9]+$/ { if ($NF != seed) open_log($NF); next }
         { print > out; fflush(out) }
         /^Entire Iter:/ { print "done", seed, $0; fflush() }
-        /^error: seed [0-9]+ failed: / { print "failed", $3, $0; fflush() }'
+        /^error: seed [0-9]+ failed: / { print "failed", $3, $0; fflush() }
+        END { print "end", job; fflush() }'
 }
 
 declare -A seeds_of=() pending=() started=()   # job pid -> its seeds; seed -> not yet reported; began
+declare -A job_of=() split_done=()   # job pid -> job number; job number -> its output all read
 n=${#todo[@]}
 for (( j = 0; j < njobs; j++ )); do
     share=()
     for (( k = j; k < n; k += njobs )); do share+=("${todo[k]}"); pending[${todo[k]}]=1; done
     list=$(IFS=,; echo "${share[*]}")
     PATHNET_BATCH_PID=$$ "$py" "$driver" --seeds "$list" "${extra[@]}" \
-        > >(split "${share[0]}" >&"$ev") 2>&1 &
-    seeds_of[$!]="${share[*]}"
+        > >(split "${share[0]}" "$j" >&"$ev") 2>&1 &
+    seeds_of[$!]="${share[*]}" job_of[$!]=$j
 done
 
 report() {      # one event line from a job
     local kind=$1 seed=$2 line=$3 log=$logdir/$control-seed$2.log
     [[ $seed =~ ^[0-9]+$ ]] || return       # not an event (cannot happen)
+    [[ $kind == end ]] && { split_done[$seed]=1; return; }
     [[ $kind == start ]] && { started[$seed]=1; return; }
     [[ -n ${pending[$seed]:-} ]] || return
     unset "pending[$seed]"
@@ -252,7 +256,9 @@ drain() {       # the events already in the pipe
 
 ended() {       # pid status: a job's process ended; its unreported seeds failed
     local s st=$2 on= line seeds=${seeds_of[$1]}
-    drain 0.5
+    # Its last events may still be on their way (a loaded machine): until its
+    # split has read all its output, or 30 s without any event.
+    while [[ -z ${split_done[${job_of[$1]}]:-} ]] && event 30; do :; done
     unset "seeds_of[$1]"
     for s in $seeds; do [[ -n ${started[$s]:-} ]] && on=$s; done
     [[ -n $on ]] && line=$(grep -v '^[[:space:]]*$' "$logdir/$control-seed$on.log" 2>/dev/null |

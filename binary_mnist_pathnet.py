@@ -22,11 +22,16 @@ class Stop:
     record a request; the run stops at the next safe point (between
     tournaments, between experiments, before a row is written). Raising from
     the signal handler while TensorFlow's C++ code was on the stack aborted
-    or crashed runs. Installed before the other imports, so even a signal
-    during start-up ends with the same line and exit 130."""
+    or crashed runs. Installed before the other imports, so a signal from
+    the script's first lines on (all but the interpreter's own first ~20 ms)
+    ends with the same line and exit 130."""
 
     def __init__(self, parent=None):
-        self.signal, self.parent = None, parent
+        self.signal, self.parent, self.child = None, parent, False
+
+    def watch(self, parent):
+        """Stop when the batch with this pid is gone."""
+        self.parent, self.child = parent, os.getppid() == parent
 
     def install(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -37,15 +42,27 @@ class Stop:
         self.signal = self.signal or sig
 
     def requested(self):
-        # A batch killed with -9 cannot signal its runs: they notice that
-        # they have been handed to another parent.
-        if self.parent is not None and os.getppid() != self.parent:
+        # A batch killed with -9 cannot signal its runs: they notice that it
+        # is gone, or (its direct children) that they have a new parent
+        # while it is not yet reaped.
+        if self.parent is not None and (self.child and os.getppid() != self.parent
+                                        or not alive(self.parent)):
             self.signal = self.signal or signal.SIGTERM
         return self.signal is not None
 
     def check(self):
         if self.requested():
             raise Interrupted
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # someone else's process: it exists
+        pass
+    return True
 
 
 if __name__ == '__main__':
@@ -445,7 +462,7 @@ def main(argv=None, stop=None):
     args = parse_args(argv)
     parent = os.environ.get('PATHNET_BATCH_PID')
     if parent and parent.isdigit():
-        stop.parent = int(parent)
+        stop.watch(int(parent))
     done, failed = [], []
     try:
         run(args, stop, done, failed)
@@ -461,4 +478,10 @@ def main(argv=None, stop=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main(stop=STOP))
+    status = main(stop=STOP)
+    # The outcome is decided. At exit Python restores the default handlers,
+    # and a signal during TensorFlow's teardown (up to a second) would kill a
+    # finished run; ignored handlers it leaves alone.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(status)

@@ -236,3 +236,16 @@ def test_sigterm_stops_every_run_and_keeps_the_log_whole(tmp_path):
     assert rows(log) == []
     for r in runs:
         assert 'interrupted: nothing was written' in r.read_text()
+
+
+@needs_mnist
+def test_runs_started_through_a_wrapper_are_not_taken_for_orphans(tmp_path):
+    """A PYTHON that does not exec (an environment-activating wrapper, say)
+    puts a process between the batch and its runs; they must still run."""
+    wrapper = tmp_path / 'python'
+    wrapper.write_text('#!/bin/bash\n%s "$@"\n' % PYTHON)
+    wrapper.chmod(0o755)
+    log = tmp_path / 'log.csv'
+    rc, out = finish(start(log, 2, 2, PYTHON=wrapper))
+    assert rc == 0, out
+    assert sorted(int(r['seed']) for r in rows(log)) == [0, 1]
