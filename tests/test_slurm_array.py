@@ -189,7 +189,6 @@ def test_without_wait_it_submits_and_returns_at_once(slurm, mnist_dir, tmp_path)
     rc, out, err, secs = auto(slurm, mnist_dir, log, 2, 2, wait=False, SEEDS_PER_TASK=1)
     assert rc == 0, out + err
     job = job_id(out)
-    assert secs < 60, secs      # the tasks need longer than that under any load
     parts = tmp_path / 'log-slurm'
     assert re.search(r'^follow it with: squeue -j %d; task logs: %s/slurm-%d_\*\.out$'
                      % (job, re.escape(str(parts)), job), out, re.M), out
