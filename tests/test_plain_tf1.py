@@ -13,7 +13,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import plain_tf1  # noqa: E402
 from pathnet import PathNet, session  # noqa: E402
 
-L, M, N, F, T, B = 3, 6, 2, 5, 4, 8
+# The small network, its synthetic data and helpers are test_graph's.
+from test_graph import B, F, L, M, N, NO_FROZEN, T, batches, data, mask  # noqa: E402,F401
 
 
 @pytest.fixture(scope='module', params=['masked', 'cond'])
@@ -21,29 +22,6 @@ def plain(request):
     """Both forward variants the benchmark measures."""
     return plain_tf1.PlainPathNet(L=L, M=M, N=N, filt=F, T=T, batch_size=B,
                                   learning_rate=0.01, seed=3, forward=request.param)
-
-
-@pytest.fixture(scope='module')
-def data():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 300)
-    x = (rng.random((300, 784)) < 0.1).astype(np.float32)
-    x[:, :40] = rng.random((300, 40)) < np.where(y[:, None] == 1, 0.3, 0.1)
-    return x, np.eye(2, dtype=np.float32)[y]
-
-
-def mask(*layers):
-    out = np.zeros((L, M), np.float32)
-    for l, modules in enumerate(layers):
-        out[l, modules] = 1.0
-    return out
-
-
-def batches(seed):
-    return np.random.default_rng(seed).integers(0, 300, (T, B))
-
-
-NO_FROZEN = np.zeros((L, M), np.float32)
 
 
 def fresh(net, data, keep=NO_FROZEN):
