@@ -6,85 +6,26 @@ super network. One row per experiment goes to the results log.
 
     python binary_mnist_pathnet.py [--seed 1 | --seeds 0-99] [--quiet] ...
 """
-import signal
+# First, before the slow imports: a signal from here on is only recorded.
+from stop import STARTED, STOP, Interrupted, Stop, ignore_signals
+
+import argparse
+import json
+import os
 import sys
 import time
+from datetime import datetime, timezone
 
-PROCESS_START = time.time()   # before the imports: they count as start-up
+import numpy as np
 
-
-class Interrupted(Exception):
-    pass
-
-
-class Stop:
-    """Ctrl-C, SIGTERM and the death of the batch that started this run only
-    record a request; the run stops at the next safe point (between
-    tournaments, between experiments, before a row is written). Raising from
-    the signal handler while TensorFlow's C++ code was on the stack aborted
-    or crashed runs. Installed before the other imports, so a signal from
-    the script's first lines on (all but the interpreter's own first ~20 ms)
-    ends with the same line and exit 130."""
-
-    def __init__(self, parent=None):
-        self.signal, self.parent, self.child = None, parent, False
-
-    def watch(self, parent):
-        """Stop when the batch with this pid is gone."""
-        self.parent, self.child = parent, os.getppid() == parent
-
-    def install(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._record)
-        return self
-
-    def _record(self, sig, _frame):
-        self.signal = self.signal or sig
-
-    def requested(self):
-        # A batch killed with -9 cannot signal its runs: they notice that it
-        # is gone, or (its direct children) that they have a new parent
-        # while it is not yet reaped.
-        if self.parent is not None and (self.child and os.getppid() != self.parent
-                                        or not alive(self.parent)):
-            self.signal = self.signal or signal.SIGTERM
-        return self.signal is not None
-
-    def check(self):
-        if self.requested():
-            raise Interrupted
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:     # someone else's process: it exists
-        pass
-    return True
-
-
-if __name__ == '__main__':
-    STOP = Stop().install()
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import input_data  # noqa: E402
-import results_log  # noqa: E402
+import input_data
+import results_log
+from results_log import LEVELS
 
 # Not in the settings column: flags that change where output goes or how
 # fast, never what is computed, and those with columns of their own.
 NOT_SETTINGS = {'seed', 'seeds', 'control', 'data_dir', 'results', 'log_dir', 'quiet',
                 'threads', 'path_history', 'history_every'}
-# Transfer can be read at several thresholds from the same runs: the first
-# generation whose winner reached each of these is recorded too.
-REACHED = (0.95, 0.98, 0.99)
 
 
 def seed_list(text):
@@ -146,7 +87,7 @@ def parse_args(argv=None):
                         'A left the network, both kept')
     p.add_argument('--aggregate', choices=['sum', 'mean'], default='sum',
                    help='how a layer combines its active modules')
-    p.add_argument('--control', choices=['pathnet', 'scratch', 'finetune'], default='pathnet',
+    p.add_argument('--control', choices=results_log.CONTROLS, default='pathnet',
                    help='task 2: freeze task 1\'s path (pathnet), start from a fresh network '
                         '(scratch), or from all of task 1\'s weights, nothing frozen (finetune)')
     seed = p.add_mutually_exclusive_group()
@@ -215,24 +156,6 @@ def check_writable(path, folder=False):
         raise OSError('cannot write %s: %s is not writable' % (path, parent))
 
 
-class Batcher:
-    """Minibatch indices, reshuffled every epoch with the run's generator."""
-
-    def __init__(self, n, rng):
-        self.n, self.rng, self.order, self.pos = n, rng, rng.permutation(n), 0
-
-    def take(self, count):
-        out = []
-        while count:
-            if self.pos == self.n:
-                self.order, self.pos = self.rng.permutation(self.n), 0
-            k = min(count, self.n - self.pos)
-            out.append(self.order[self.pos:self.pos + k])
-            self.pos += k
-            count -= k
-        return np.concatenate(out)
-
-
 def start_masks(control, task, path1, shape):
     """(keep, frozen) [L, M] for the start of a task: the modules that keep
     their weights (the rest are re-initialised) and the frozen ones.
@@ -252,12 +175,26 @@ class TaskResult:
         self.mask, self.fitness, self.reached = mask, fitness, reached
 
 
-def evolve(net, sess, task, frozen, batcher, rngs, args, log, history, stop):
+class Experiment:
+    """What one experiment's code needs beside the network: the flags, the seed's
+    random streams, where it reports, and whether it was asked to stop. The streams are
+    independent children of the seed: data (noise, test noise), evolution (populations,
+    pairs, mutations), minibatches, initial weights, fresh noise."""
+
+    def __init__(self, args, report, stop):
+        self.args, self.seed, self.report, self.stop = args, args.seed, report, stop
+        self.data_rng, self.evo_rng, self.batch_rng, self.init_rng, self.noise_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(5))
+        # The population's module usage, for --path_history; written with the row.
+        self.history = [] if args.path_history else None
+
+
+def evolve(net, sess, ex, task, frozen, batcher):
     """One task: tournaments on a fresh random population until a winner's
     fitness reaches the threshold, the network diverges (a non-finite loss)
     or max_steps generations are played."""
     from pathnet import random_population, mutate, path_mask
-    rng, noise_rng = rngs
+    args, rng = ex.args, ex.evo_rng
     population = random_population(rng, args.candi, args.L, args.M, args.N)
     images_per_candidate = args.T * args.batch_size
     # shared: each candidate trains on minibatches of its own.
@@ -265,30 +202,28 @@ def evolve(net, sess, task, frozen, batcher, rngs, args, log, history, stop):
         (2, args.T, args.batch_size)
 
     def snapshot(generation):
-        if history is not None:
+        if ex.history is not None:
             counts = sum(path_mask(p, args.M) for p in population).astype(int)
-            history.append({'seed': args.seed, 'task': task + 1, 'generation': generation,
-                            'population': args.candi, 'counts': counts.tolist()})
+            ex.history.append({'seed': ex.seed, 'task': task + 1, 'generation': generation,
+                               'population': args.candi, 'counts': counts.tolist()})
     best, start, reached = 0.0, time.time(), {}
     for generation in range(1, args.max_steps + 1):
-        stop.check()
+        ex.stop.check()
         pair = rng.choice(args.candi, size=2, replace=False)
         masks = np.stack([path_mask(population[i], args.M) for i in pair])
         batches = batcher.take(int(np.prod(shape))).reshape(shape)
-        noise_seed = int(noise_rng.integers(2 ** 62)) if args.noise_mode == 'fresh' else 0
+        noise_seed = int(ex.noise_rng.integers(2 ** 62)) if args.noise_mode == 'fresh' else 0
         correct, w, finite = net.tournament(sess, task, masks, frozen, batches, noise_seed)
         fitness = correct / images_per_candidate
         winner, loser = pair[w], pair[1 - w]
         population[loser] = mutate(population[winner], rng, args.M)
         best = max(best, fitness[w])
-        log(task, generation, fitness, best, time.time() - start)
+        ex.report.generation(task, generation, fitness, best, time.time() - start)
         if not finite:
-            print('warning: seed %d: task %d diverged at generation %d (non-finite loss); '
-                  'recorded as not converged' % (args.seed, task + 1, generation),
-                  file=sys.stderr, flush=True)
+            ex.report.diverged(ex.seed, task, generation)
             snapshot(generation)
             return TaskResult(generation, False, True, masks[w], fitness[w], reached)
-        for level in REACHED:
+        for level in LEVELS:
             if level not in reached and fitness[w] >= level:
                 reached[level] = generation
         solved = fitness[w] >= args.threshold
@@ -299,60 +234,116 @@ def evolve(net, sess, task, frozen, batcher, rngs, args, log, history, stop):
     return TaskResult(args.max_steps, False, False, masks[w], fitness[w], reached)
 
 
-def experiment(net, sess, data, args, stop, log, history):
-    """One experiment (both tasks) for args.seed on an already built graph:
+def experiment(net, sess, data, ex):
+    """One experiment (both tasks) for ex.seed on an already built graph:
     everything is re-initialised from the seed, so its row does not depend
     on what ran before it in this process. Returns the row."""
-    import pathnet
-    started = time.time()
-    streams = np.random.SeedSequence(args.seed).spawn(5)
-    data_rng, evo_rng, batch_rng, init_rng, noise_rng = (np.random.default_rng(s)
-                                                        for s in streams)
+    args, started = ex.args, time.time()
     tasks = [(args.a1, args.a2), (args.b1, args.b2)]
     # fresh: the stored training images are clean and the graph adds noise
     # at every use; the test images get theirs once, as under fixed.
     train_noise = args.noise if args.noise_mode == 'fixed' else 0.0
     train = [input_data.binary_task(data['train_images'], data['train_labels'], a, b,
-                                    train_noise, data_rng) for a, b in tasks]
+                                    train_noise, ex.data_rng) for a, b in tasks]
     test = [input_data.binary_task(data['test_images'], data['test_labels'], a, b,
-                                   args.noise, data_rng) for a, b in tasks]
+                                   args.noise, ex.data_rng) for a, b in tasks]
     results = []
     sess.run(net.init)
     for task in (0, 1):
         keep, frozen = start_masks(args.control, task, results[0].mask if results else None,
                                    (args.L, args.M))
         images, labels = train[task]
-        net.start_task(sess, task, images, labels, keep, init_rng)
-        result = evolve(net, sess, task, frozen, Batcher(len(images), batch_rng),
-                        (evo_rng, noise_rng), args, log, history, stop)
-        print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s'
-              % (task + 1, tasks[task][0], tasks[task][1],
-                 'solved' if result.converged else
-                 'DIVERGED' if result.diverged else 'NOT solved',
-                 result.generations, result.fitness, pathnet.mask_to_str(result.mask)),
-              flush=True)
+        net.start_task(sess, task, images, labels, keep, ex.init_rng)
+        result = evolve(net, sess, ex, task, frozen,
+                        input_data.Batcher(len(images), ex.batch_rng))
+        ex.report.task(task, tasks[task], result)
         results.append(result)
     accuracy = [net.evaluate(sess, task, results[task].mask, *test[task]) for task in (0, 1)]
+    for task in (0, 1):
+        ex.report.accuracy(task, tasks[task], accuracy[task])
+    return results_log.make_row(
+        ex.seed, args.control, settings(args), (args.L, args.M, args.N), tasks, results,
+        accuracy, time.time() - started,
+        datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))
 
-    row = {'timestamp': datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
-           'seed': args.seed, 'control': args.control,
-           'L': args.L, 'M': args.M, 'N': args.N,
-           'overlap': pathnet.overlap(results[0].mask, results[1].mask),
-           'seconds': '%.1f' % (time.time() - started), 'settings': settings(args)}
-    for task, r in enumerate(results):
-        t = 'task%d_' % (task + 1)
-        row['task%d' % (task + 1)] = '%dv%d' % tasks[task]
-        row[t + 'generations'] = r.generations
-        row[t + 'converged'] = int(r.converged)
-        row[t + 'diverged'] = int(r.diverged)
-        row[t + 'fitness'] = '%.4f' % r.fitness
-        row[t + 'test_accuracy'] = '%.4f' % accuracy[task]
-        row[t + 'path'] = pathnet.mask_to_str(r.mask)
-        for level in REACHED:
-            row['%sgen_%.2f' % (t, level)] = r.reached.get(level, '')
+
+class Report:
+    """Everything a run tells as it goes, in one place: the console lines (a line per
+    generation unless --quiet, each task's outcome, the 2017 summary line) and the
+    TensorBoard scalars of --log_dir (the two fitnesses and the best so far, per
+    generation; with several seeds, a folder per seed)."""
+
+    def __init__(self, args):
+        self.args, self.several, self.writer = args, len(args.seeds) > 1, None
+
+    def ready(self, imports, data, graph):
+        print('ready %.1fs after start: imports %.1fs, data %.1fs, graph %.1fs'
+              % (time.time() - STARTED, imports, data, graph), flush=True)
+
+    def experiment(self, k, seed):
+        if self.several:
+            print('experiment %d of %d: seed %d' % (k + 1, len(self.args.seeds), seed),
+                  flush=True)
+        if self.args.log_dir:
+            from pathnet import tf
+            self.writer = tf.summary.FileWriter(os.path.join(self.args.log_dir, 'seed%d' % seed)
+                                                if self.several else self.args.log_dir)
+
+    def generation(self, task, generation, fitness, best, seconds):
+        if self.writer:
+            from pathnet import tf
+            self.writer.add_summary(tf.Summary(value=[
+                tf.Summary.Value(tag='task%d/fitness_%s' % (task + 1, c), simple_value=f)
+                for c, f in zip('ab', fitness)] + [
+                tf.Summary.Value(tag='task%d/best' % (task + 1), simple_value=best)]),
+                generation)
+        if not self.args.quiet:
+            print('task %d  gen %4d  fitness %.4f %.4f  best %.4f  %6.1fs'
+                  % (task + 1, generation, fitness[0], fitness[1], best, seconds), flush=True)
+
+    def diverged(self, seed, task, generation):
+        print('warning: seed %d: task %d diverged at generation %d (non-finite loss); '
+              'recorded as not converged' % (seed, task + 1, generation),
+              file=sys.stderr, flush=True)
+
+    def task(self, task, classes, result):
+        print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s'
+              % (task + 1, classes[0], classes[1],
+                 'solved' if result.converged else
+                 'DIVERGED' if result.diverged else 'NOT solved',
+                 result.generations, result.fitness, results_log.path_text(result.mask)),
+              flush=True)
+
+    def accuracy(self, task, classes, accuracy):
         print('task %d test accuracy (%d vs %d, winning path): %.4f'
-              % (task + 1, tasks[task][0], tasks[task][1], accuracy[task]))
-    return row
+              % (task + 1, classes[0], classes[1], accuracy))
+
+    def end_experiment(self):
+        if self.writer:
+            self.writer.close()
+            self.writer = None
+
+    def failed(self, seed, error):
+        print('error: seed %d failed: %s: %s' % (seed, type(error).__name__, first_line(error)),
+              file=sys.stderr, flush=True)
+
+    def written(self, row):
+        print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
+              % (row['task1_generations'] + row['task2_generations'], row['task1_generations'],
+                 row['task2_generations'], row['overlap']), flush=True)
+
+    def seeds(self, done, failed):
+        if self.several:
+            print('seeds: %d done, %d failed%s' % (len(done), len(failed),
+                  ' (%s)' % ' '.join(map(str, failed)) if failed else ''), flush=True)
+
+
+def first_line(error):
+    """The informative line of an exception (TensorFlow's start with a
+    generic 'Graph execution error:')."""
+    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+    lines = [l for l in lines if not l.endswith('execution error:')] or lines or ['']
+    return lines[0]
 
 
 def run(args, stop, done, failed):
@@ -381,68 +372,35 @@ def run(args, stop, done, failed):
                           optimizer=args.optimizer, tasks=2, tournament=args.tournament,
                           aggregate=args.aggregate,
                           fresh_noise=args.noise if args.noise_mode == 'fresh' else 0.0)
-    print('ready %.1fs after start: imports %.1fs, data %.1fs, graph %.1fs'
-          % (time.time() - PROCESS_START, started - PROCESS_START + imported - data_done,
-             data_done - started, time.time() - imported), flush=True)
-    several = len(args.seeds) > 1
+    report = Report(args)
+    report.ready(imports=started - STARTED + imported - data_done,
+                 data=data_done - started, graph=time.time() - imported)
     with pathnet.session(net, args.threads) as sess:
         for k, seed in enumerate(args.seeds):
             stop.check()
             args.seed = seed
-            if several:
-                print('experiment %d of %d: seed %d' % (k + 1, len(args.seeds), seed), flush=True)
-            writer = None
-            if args.log_dir:
-                writer = pathnet.tf.summary.FileWriter(
-                    os.path.join(args.log_dir, 'seed%d' % seed) if several else args.log_dir)
-            history = [] if args.path_history else None
+            report.experiment(k, seed)
+            ex = Experiment(args, report, stop)
             try:
-                row = experiment(net, sess, data, args, stop, progress(args, writer), history)
+                row = experiment(net, sess, data, ex)
             except (Interrupted, KeyboardInterrupt):
                 raise
             except Exception as e:   # one seed's failure must not cost the others
-                print('error: seed %d failed: %s: %s' % (seed, type(e).__name__, first_line(e)),
-                      file=sys.stderr, flush=True)
+                report.failed(seed, e)
                 failed.append(seed)
                 continue
             finally:
-                if writer:
-                    writer.close()
+                report.end_experiment()
             stop.check()     # a row only from a run that was not asked to stop
-            write(args, row, history)
+            write(args, row, ex.history)
+            report.written(row)
             done.append(seed)
-    if several:
-        print('seeds: %d done, %d failed%s' % (len(done), len(failed),
-              ' (%s)' % ' '.join(map(str, failed)) if failed else ''), flush=True)
-
-
-def first_line(error):
-    """The informative line of an exception (TensorFlow's start with a
-    generic 'Graph execution error:')."""
-    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
-    lines = [l for l in lines if not l.endswith('execution error:')] or lines or ['']
-    return lines[0]
-
-
-def progress(args, writer):
-    """The per-generation report: a console line and TensorBoard scalars."""
-    def log(task, generation, fitness, best, seconds):
-        if writer:
-            from pathnet import tf
-            writer.add_summary(tf.Summary(value=[
-                tf.Summary.Value(tag='task%d/fitness_%s' % (task + 1, c), simple_value=f)
-                for c, f in zip('ab', fitness)] + [
-                tf.Summary.Value(tag='task%d/best' % (task + 1), simple_value=best)]),
-                generation)
-        if not args.quiet:
-            print('task %d  gen %4d  fitness %.4f %.4f  best %.4f  %6.1fs'
-                  % (task + 1, generation, fitness[0], fitness[1], best, seconds), flush=True)
-    return log
+    report.seeds(done, failed)
 
 
 def write(args, row, history):
-    """The row, the path history, then the 2017 summary line. Signals are only
-    recorded meanwhile, so a row is never half written."""
+    """The row, then the path history. Signals are only recorded meanwhile, so a row
+    is never half written."""
     for path in (args.results, args.path_history if history else None):
         if path:
             os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
@@ -450,9 +408,6 @@ def write(args, row, history):
     if history:
         results_log.append_locked(args.path_history,
                                   ''.join(json.dumps(h) + '\n' for h in history))
-    print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
-          % (row['task1_generations'] + row['task2_generations'], row['task1_generations'],
-             row['task2_generations'], row['overlap']), flush=True)
 
 
 def main(argv=None, stop=None):
@@ -479,9 +434,5 @@ def main(argv=None, stop=None):
 
 if __name__ == '__main__':
     status = main(stop=STOP)
-    # The outcome is decided. At exit Python restores the default handlers,
-    # and a signal during TensorFlow's teardown (up to a second) would kill a
-    # finished run; ignored handlers it leaves alone.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    ignore_signals()   # the outcome is decided
     sys.exit(status)

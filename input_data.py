@@ -173,3 +173,22 @@ def binary_task(images, labels, a, b, noise, rng):
     y = np.zeros((len(x), 2), np.float32)
     y[np.arange(len(x)), (labels[keep] == b).astype(int)] = 1.0
     return x, y
+
+
+class Batcher:
+    """Minibatch indices into a task's n images: the seed's shuffle, epoch
+    after epoch (reshuffled with the run's generator at every epoch)."""
+
+    def __init__(self, n, rng):
+        self.n, self.rng, self.order, self.pos = n, rng, rng.permutation(n), 0
+
+    def take(self, count):
+        out = []
+        while count:
+            if self.pos == self.n:
+                self.order, self.pos = self.rng.permutation(self.n), 0
+            k = min(count, self.n - self.pos)
+            out.append(self.order[self.pos:self.pos + k])
+            self.pos += k
+            count -= k
+        return np.concatenate(out)

@@ -53,25 +53,6 @@ def path_mask(path, M):
     return mask
 
 
-def overlap(mask_a, mask_b):
-    """Number of (layer, module) positions active in both paths."""
-    return int(np.sum((mask_a > 0) & (mask_b > 0)))
-
-
-def mask_to_str(mask):
-    """Compact readable form: active modules per layer, '|' between layers,
-    e.g. '1-4-7|0-2|3-5-9'."""
-    return '|'.join('-'.join(str(m) for m in np.flatnonzero(row)) for row in mask)
-
-
-def str_to_mask(text, M):
-    layers = text.split('|')
-    mask = np.zeros((len(layers), M), np.float32)
-    for l, layer in enumerate(layers):
-        mask[l, [int(m) for m in layer.split('-')]] = 1.0
-    return mask
-
-
 # ---------------------------------------------------------------------------
 # The graph.
 

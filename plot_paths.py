@@ -6,7 +6,6 @@
 """
 import json
 import os
-import re
 import sys
 
 import matplotlib
@@ -17,10 +16,10 @@ from matplotlib.animation import PillowWriter
 from matplotlib.lines import Line2D
 
 from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
+from results_log import CONTROLS, path_modules
 
 INT_COLUMNS = ['seed', 'L', 'M', 'N', 'overlap', 'task1_generations', 'task2_generations',
                'task1_converged', 'task2_converged']
-CONTROLS = ['pathnet', 'scratch', 'finetune']
 COLOURS = {1: 'tab:blue', 2: 'tab:orange'}
 CMAPS = {1: 'Blues', 2: 'Oranges'}  # heat maps in the same colour as the task's path
 MAX_PANELS = 12
@@ -31,15 +30,13 @@ MAX_PANELS = 12
 
 def parse_path(text, L, M, N, where):
     """'1-8-9|4-5-6|0-1-4' -> boolean [L, M] mask, rejecting anything the driver cannot write."""
-    layers = text.split('|')
+    try:
+        modules = path_modules(text, L, M, N)
+    except ValueError as e:
+        raise PlotError('%s: %s' % (where, e)) from None
     mask = np.zeros((L, M), bool)
-    for l, layer in enumerate(layers):
-        modules = [int(m) for m in layer.split('-')] if re.fullmatch(r'\d+(-\d+)*', layer) else []
-        if len(layers) != L or not modules or max(modules) >= M or len(modules) > N \
-                or len(set(modules)) != len(modules):
-            raise PlotError('%s: malformed path %r: want L=%d layers of 1..N=%d distinct '
-                            'modules below M=%d, joined by - and |' % (where, text, L, N, M))
-        mask[l, modules] = True
+    for layer, active in enumerate(modules):
+        mask[layer, active] = True
     return mask
 
 

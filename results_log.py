@@ -13,20 +13,29 @@ import csv
 import fcntl
 import io
 import os
+import re
 import sys
 import tempfile
 from collections import defaultdict
+
+# Training-fitness levels: the first generation whose winner reached each is
+# recorded, so transfer can be read at several thresholds from the same runs.
+LEVELS = (0.95, 0.98, 0.99)
+# What task 2 starts from (the driver's --control); see the README.
+CONTROLS = ('pathnet', 'scratch', 'finetune')
 
 COLUMNS_V1 = ['timestamp', 'seed', 'control', 'task1', 'task2',
               'task1_generations', 'task2_generations', 'overlap',
               'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
               'task1_test_accuracy', 'task2_test_accuracy', 'task1_path', 'task2_path',
               'L', 'M', 'N', 'seconds', 'settings']
-# Appended, never inserted: a reader that knows only COLUMNS_V1 still finds its columns.
-COLUMNS = COLUMNS_V1 + ['task1_diverged', 'task2_diverged',
-                        'task1_gen_0.95', 'task1_gen_0.98', 'task1_gen_0.99',
-                        'task2_gen_0.95', 'task2_gen_0.98', 'task2_gen_0.99']
-HEADERS = {','.join(COLUMNS): COLUMNS, ','.join(COLUMNS_V1): COLUMNS_V1}
+# Each version appends, never inserts: a reader that knows only an older one
+# still finds its columns.
+COLUMNS_V2 = COLUMNS_V1 + ['task%d_diverged' % t for t in (1, 2)] + \
+    ['task%d_gen_%.2f' % (t, level) for t in (1, 2) for level in LEVELS]
+VERSIONS = [COLUMNS_V1, COLUMNS_V2]
+COLUMNS = VERSIONS[-1]
+HEADERS = {','.join(v): v for v in VERSIONS}
 KEY = ('seed', 'control', 'settings')   # one experiment: a seed is run once per condition
 
 
@@ -35,10 +44,62 @@ class LogError(Exception):
 
 
 # ---------------------------------------------------------------------------
+# The row.
+
+def path_text(mask):
+    """A path as the log writes it: its active modules per layer, layers joined by '|'.
+    mask: [L, M] 0/1 (nested lists or an array), e.g. -> '1-4-7|0-2|3-5-9'."""
+    return '|'.join('-'.join(str(m) for m, on in enumerate(layer) if on) for layer in mask)
+
+
+def path_modules(text, L, M, N):
+    """'1-4-7|0-2|3-5-9' -> [[1, 4, 7], [0, 2], [3, 5, 9]]; ValueError for anything
+    path_text cannot write for this shape (L layers of 1..N distinct modules below M)."""
+    layers = text.split('|')
+    out = []
+    for layer in layers:
+        modules = [int(m) for m in layer.split('-')] \
+            if re.fullmatch(r'[0-9]+(-[0-9]+)*', layer) else []
+        if len(layers) != L or not modules or max(modules) >= M or len(modules) > N \
+                or len(set(modules)) != len(modules):
+            raise ValueError('malformed path %r: want L=%d layers of 1..N=%d distinct '
+                             'modules below M=%d, joined by - and |' % (text, L, N, M))
+        out.append(modules)
+    return out
+
+
+def overlap(mask_a, mask_b):
+    """Number of (layer, module) positions active in both paths ([L, M] 0/1 masks)."""
+    return sum(bool(a) and bool(b) for la, lb in zip(mask_a, mask_b) for a, b in zip(la, lb))
+
+
+def make_row(seed, control, settings, shape, tasks, results, accuracy, seconds, timestamp):
+    """The log's row of one experiment. shape: (L, M, N); tasks: the two class pairs;
+    results: each task's outcome (generations, converged, diverged, fitness, mask: the
+    winning path [L, M], reached: {level: first generation}); accuracy: each winning
+    path's test accuracy."""
+    row = {'timestamp': timestamp, 'seed': seed, 'control': control,
+           'L': shape[0], 'M': shape[1], 'N': shape[2],
+           'overlap': overlap(results[0].mask, results[1].mask),
+           'seconds': '%.1f' % seconds, 'settings': settings}
+    for t, (classes, r, acc) in enumerate(zip(tasks, results, accuracy), 1):
+        row['task%d' % t] = '%dv%d' % tuple(classes)
+        row['task%d_generations' % t] = r.generations
+        row['task%d_converged' % t] = int(r.converged)
+        row['task%d_diverged' % t] = int(r.diverged)
+        row['task%d_fitness' % t] = '%.4f' % r.fitness
+        row['task%d_test_accuracy' % t] = '%.4f' % acc
+        row['task%d_path' % t] = path_text(r.mask)
+        for level in LEVELS:
+            row['task%d_gen_%.2f' % (t, level)] = r.reached.get(level, '')
+    return row
+
+
+# ---------------------------------------------------------------------------
 # Writing.
 
 def header_of(f, path):
-    """The columns of the log open (binary) as f: COLUMNS, COLUMNS_V1, or None if empty."""
+    """The columns of the log open (binary) as f: one of VERSIONS, or None if empty."""
     f.seek(0)
     first = f.readline(65536)
     if not first:
@@ -118,22 +179,23 @@ def append_locked(path, text, header=None):
         write_end(f, data)
 
 
-def upgrade_v1(f, path):
-    """A log written under COLUMNS_V1 is rewritten under COLUMNS (old rows get empty new
-    fields; torn rows are copied as they are) into a new file that replaces it whole,
-    so a crash leaves either the old log or the new one."""
-    if header_of(f, path) is not COLUMNS_V1:
+def upgrade(f, path):
+    """A log written under an older version is rewritten under COLUMNS (old rows get
+    empty new fields; torn rows are copied as they are) into a new file that replaces it
+    whole, so a crash leaves either the old log or the new one."""
+    old = header_of(f, path)
+    if old is None or old is COLUMNS:
         return False
     f.seek(0)
     try:
         records = list(csv.reader(io.StringIO(f.read().decode('utf-8'))))[1:]
     except (UnicodeDecodeError, csv.Error) as e:
         raise LogError('%s: cannot upgrade to the new columns (%s)' % (path, e)) from None
-    pad = [''] * (len(COLUMNS) - len(COLUMNS_V1))
+    pad = [''] * (len(COLUMNS) - len(old))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
     writer.writerow(COLUMNS)
-    writer.writerows(r + pad if len(r) == len(COLUMNS_V1) else r for r in records)
+    writer.writerows(r + pad if len(r) == len(old) else r for r in records)
     folder, name = os.path.split(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix='.%s.' % name, suffix='.tmp')
     try:
@@ -161,10 +223,10 @@ def row_text(rows):
 
 def append_row(path, row):
     """Append one experiment, a dict with every column of COLUMNS; the header comes first
-    once. Refuses (LogError) a file that is not a results log; upgrades a COLUMNS_V1 one."""
+    once. Refuses (LogError) a file that is not a results log; upgrades an older version's."""
     data = row_text([row])
     check_log(path)   # before locking: a directory cannot be opened for appending
-    with locked(path, upgrade_v1) as f:
+    with locked(path, upgrade) as f:
         if header_of(f, path) is None:
             data = (','.join(COLUMNS) + '\n').encode('utf-8') + data
         write_end(f, data)
@@ -192,8 +254,8 @@ def read_log(paths, ints=(), floats=(), required=()):
     """The rows of one log or several (files, or folders of *.csv), concatenated: dicts of
     the header's columns as stripped strings, those in ints as int and in floats as float,
     and 'where' ('<path> line <n>') for the caller's own complaints about a row. The
-    columns in ints, floats and required must be in the header. A log of COLUMNS_V1 gets
-    '' in the newer columns. Torn rows and seeds run twice are warned about on stderr."""
+    columns in ints, floats and required must be in the header. A log of an older version
+    gets '' in the newer columns. Torn rows and seeds run twice are warned about on stderr."""
     files = log_files(paths)
     rows = []
     for path in files:
@@ -241,13 +303,16 @@ def parse_rows(reader, path, ints, floats, required):
     if missing:
         raise LogError('%s: no column %s in the header' % (path, ', '.join(missing)))
     newer = [c for c in COLUMNS if c not in header] if set(COLUMNS_V1) <= set(header) else []
+    # An older version's row under a newer header (an append of that version after the
+    # upgrade, or a merge) is one of the older lengths: padded, not torn.
+    older = {len(v) for v in VERSIONS if v == header[:len(v)] and len(v) < len(header)}
     rows = []
     for record in reader:
         where = '%s line %d' % (path, reader.line_num)
         if not record:
             continue
-        if header == COLUMNS and len(record) == len(COLUMNS_V1):   # by an older version
-            record += [''] * (len(COLUMNS) - len(COLUMNS_V1))
+        if len(record) in older:
+            record += [''] * (len(header) - len(record))
         # A crash cut the row short, or an older version glued the next row to it.
         if len(record) != len(header):
             print('warning: %s: torn row (%d fields, expected %d), skipped'
@@ -302,7 +367,7 @@ def merge(dest, sources):
         check_log(path)
         rows += read_file(path)
     check_log(dest)
-    with locked(dest, upgrade_v1) as f:
+    with locked(dest, upgrade) as f:
         empty = header_of(f, dest) is None
         f.seek(0)
         text = f.read().decode('utf-8')

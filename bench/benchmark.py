@@ -126,10 +126,14 @@ def child(mode, generations, threads, impl='pathnet', seed=1, warmup=0):
                              (['--tournament', 'shared'] if impl == 'shared' else []))
     args.threshold = 2.0
     data = input_data.load_mnist(input_data.default_data_dir(None))
-    data_rng, evo_rng, batch_rng, init_rng, noise_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5))
+    ticks = []
+
+    class Ticks(driver.Report):
+        def generation(self, task, *_):
+            ticks.append((task, time.perf_counter()))
+    ex = driver.Experiment(args, Ticks(args), driver.Stop())
     train = [input_data.binary_task(data['train_images'], data['train_labels'], a, b,
-                                    args.noise, data_rng)
+                                    args.noise, ex.data_rng)
              for a, b in ((args.a1, args.a2), (args.b1, args.b2))]
     del data
     if impl in PLAIN_VARIANTS:
@@ -138,19 +142,14 @@ def child(mode, generations, threads, impl='pathnet', seed=1, warmup=0):
     else:
         net = pathnet.PathNet(tournament=args.tournament)
     out = {'ops_before': len(net.graph.get_operations())}
-    ticks = []
-
-    def log(task, generation, fitness, best, seconds):
-        ticks.append((task, time.perf_counter()))
     with pathnet.session(net, threads) as sess:
         sess.run(net.init)
         frozen = keep = np.zeros((args.L, args.M), np.float32)
         for task in (0, 1):
-            net.start_task(sess, task, *train[task], keep, init_rng)
+            net.start_task(sess, task, *train[task], keep, ex.init_rng)
             ticks.append((task, time.perf_counter()))
-            r = driver.evolve(net, sess, task, frozen,
-                              driver.Batcher(len(train[task][0]), batch_rng),
-                              (evo_rng, noise_rng), args, log, None, driver.Stop())
+            r = driver.evolve(net, sess, ex, task, frozen,
+                              input_data.Batcher(len(train[task][0]), ex.batch_rng))
             frozen = keep = r.mask
     for task in (0, 1):
         t = [b - a for (ta, a), (tb, b) in zip(ticks, ticks[1:]) if ta == tb == task]

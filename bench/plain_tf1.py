@@ -66,6 +66,7 @@ sys.modules.setdefault('keras', None)   # TF 2.x imports Keras if installed; unu
 import numpy as np  # noqa: E402
 
 import pathnet  # noqa: E402  (sets the oneDNN and logging environment first)
+import results_log  # noqa: E402
 from pathnet import tf, INPUTS, CLASSES, INIT_STDDEV, INIT_BIAS  # noqa: E402
 
 
@@ -246,22 +247,17 @@ def main(argv=None):
                  'aggregate and fixed noise; not supported: %s' % ', '.join(unsupported))
     args.seed = args.seeds[0]
     data = input_data.load_mnist(input_data.default_data_dir(args.data_dir))
-    # The driver's generators, in its order (driver.experiment): same seed,
-    # same data and choices. init_rng and noise_rng are not used here.
-    data_rng, evo_rng, batch_rng, _init_rng, noise_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(5))
+    # The driver's experiment context: same seed, same random streams in its
+    # order, so the same data and choices. Its init and noise streams are not
+    # used here.
+    ex = driver.Experiment(args, driver.Report(args), driver.Stop())
     tasks = [(args.a1, args.a2), (args.b1, args.b2)]
     train = [input_data.binary_task(data['train_images'], data['train_labels'], a, b,
-                                     args.noise, data_rng) for a, b in tasks]
+                                     args.noise, ex.data_rng) for a, b in tasks]
     del data
     net = PlainPathNet(L=args.L, M=args.M, N=args.N, filt=args.filt, T=args.T,
                        batch_size=args.batch_size, learning_rate=args.learning_rate,
                        optimizer=args.optimizer, seed=args.seed, forward=own.forward)
-
-    def log(task, generation, fitness, best, seconds):
-        if not args.quiet:
-            print('task %d  gen %4d  fitness %.4f %.4f  best %.4f  %6.1fs'
-                  % (task + 1, generation, fitness[0], fitness[1], best, seconds), flush=True)
     results = []
     with pathnet.session(net, args.threads) as sess:
         sess.run(net.init)
@@ -271,18 +267,17 @@ def main(argv=None):
                                               (args.L, args.M))
             net.start_task(sess, task, *train[task], keep)
             t0 = time.time()
-            r = driver.evolve(net, sess, task, frozen,
-                              driver.Batcher(len(train[task][0]), batch_rng),
-                              (evo_rng, noise_rng), args, log, None, driver.Stop())
+            r = driver.evolve(net, sess, ex, task, frozen,
+                              input_data.Batcher(len(train[task][0]), ex.batch_rng))
             print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s, %.1f ms/gen'
                   % (task + 1, tasks[task][0], tasks[task][1],
                      'solved' if r.converged else 'DIVERGED' if r.diverged else 'NOT solved',
-                     r.generations, r.fitness, pathnet.mask_to_str(r.mask),
+                     r.generations, r.fitness, results_log.path_text(r.mask),
                      1000 * (time.time() - t0) / r.generations), flush=True)
             results.append(r)
     print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
           % (results[0].generations + results[1].generations, results[0].generations,
-             results[1].generations, pathnet.overlap(results[0].mask, results[1].mask)))
+             results[1].generations, results_log.overlap(results[0].mask, results[1].mask)))
     return 0
 
 

@@ -96,6 +96,11 @@ class NoStop:
         pass
 
 
+class SilentReport(driver.Report):
+    def generation(self, *a):
+        pass
+
+
 def evolve_args(**kw):
     args = driver.parse_args(['--seed', '1', '--T', '10', '--batch_size', '10',
                               '--candi', '6', '--M', '10'])
@@ -126,11 +131,11 @@ def spies(monkeypatch):
 
 def evolve(net, args, rng=None, batcher=None, noise_rng=None, task=0):
     rng = rng if rng is not None else SpyRng(5)
-    batcher = batcher or driver.Batcher(1000, np.random.default_rng(6))
+    batcher = batcher or input_data.Batcher(1000, np.random.default_rng(6))
     frozen = np.zeros((args.L, args.M), np.float32)
-    return driver.evolve(net, None, task, frozen, batcher,
-                         (rng, noise_rng or np.random.default_rng(7)), args,
-                         lambda *a: None, None, NoStop())
+    ex = driver.Experiment(args, SilentReport(args), NoStop())
+    ex.evo_rng, ex.noise_rng = rng, noise_rng or np.random.default_rng(7)
+    return driver.evolve(net, None, ex, task, frozen, batcher)
 
 
 def test_evolve_pairs_distinct_members_and_loser_becomes_mutated_winner(spies):
@@ -218,14 +223,14 @@ def test_each_task_starts_from_a_fresh_population(spies):
 # 2. minibatches
 
 def test_batcher_epochs_are_permutations_and_reshuffle():
-    b = driver.Batcher(10, np.random.default_rng(0))
+    b = input_data.Batcher(10, np.random.default_rng(0))
     stream = np.concatenate([b.take(4) for _ in range(10)])        # 4 epochs
     epochs = stream.reshape(4, 10)
     for e in epochs:
         assert sorted(e) == list(range(10))
     assert len({tuple(e) for e in epochs}) == 4                    # reshuffled each epoch
     # deterministic from the generator
-    again = driver.Batcher(10, np.random.default_rng(0))
+    again = input_data.Batcher(10, np.random.default_rng(0))
     assert np.array_equal(np.concatenate([again.take(8) for _ in range(5)]), stream)
 
 
@@ -234,12 +239,12 @@ def test_evolve_feeds_the_batcher_stream(spies, mode):
     T, B, n, gens = 3, 4, 48, 12
     args = evolve_args(T=T, batch_size=B, threshold=1.0, max_steps=gens, tournament=mode)
     net = StubNet()
-    evolve(net, args, batcher=driver.Batcher(n, np.random.default_rng(9)))
+    evolve(net, args, batcher=input_data.Batcher(n, np.random.default_rng(9)))
     shape = (T, B) if mode == 'restore' else (2, T, B)
     fed = [c['batches'] for c in net.calls]
     assert all(f.shape == shape for f in fed)       # restore: one [T, B] for both
     stream = np.concatenate([f.ravel() for f in fed])
-    ref = driver.Batcher(n, np.random.default_rng(9))
+    ref = input_data.Batcher(n, np.random.default_rng(9))
     assert np.array_equal(stream, ref.take(len(stream)))   # the stream, in order
     epochs = stream[:len(stream) // n * n].reshape(-1, n)
     assert len(epochs) >= 3
@@ -335,7 +340,7 @@ def test_threshold_columns_consistent_with_generations(tmp_path, mnist_dir):
     for row in rows_:
         for t in ('task1_', 'task2_'):
             n = int(row[t + 'generations'])
-            for level in driver.REACHED:
+            for level in results_log.LEVELS:
                 v = row['%sgen_%.2f' % (t, level)]
                 assert v == '' or 1 <= int(v) <= n
             if row[t + 'converged'] == '1':
@@ -419,10 +424,10 @@ def test_interrupt_between_experiments_keeps_finished_rows(tmp_path, mnist_dir, 
 def test_failed_seed_does_not_stop_the_next(tmp_path, mnist_dir, monkeypatch, capsys):
     real = driver.experiment
 
-    def experiment(net, sess, data, args, *a):
-        if args.seed == 4:
+    def experiment(net, sess, data, ex):
+        if ex.seed == 4:
             raise RuntimeError('boom\nsecond line')
-        return real(net, sess, data, args, *a)
+        return real(net, sess, data, ex)
     monkeypatch.setattr(driver, 'experiment', experiment)
     code, got = run_main(tmp_path, mnist_dir, SMALL + ['--seeds', '3-5'])
     assert code == 1

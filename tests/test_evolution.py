@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from pathnet import mask_to_str, mutate, overlap, path_mask, random_population, str_to_mask
+from pathnet import mutate, path_mask, random_population
+from results_log import overlap, path_modules, path_text
 
 
 def test_random_population_draws_n_genes_per_layer_in_range():
@@ -60,4 +61,8 @@ def test_path_mask_and_overlap():
 
 @pytest.mark.parametrize('text', ['1-4-7|0-2|3-5-9', '0|0|0', '9|8-9|0-1-2'])
 def test_mask_string_round_trip(text):
-    assert mask_to_str(str_to_mask(text, 10)) == text
+    modules = path_modules(text, L=3, M=10, N=3)
+    mask = np.zeros((3, 10), np.float32)
+    for layer, active in enumerate(modules):
+        mask[layer, active] = 1.0
+    assert path_text(mask) == text

@@ -248,7 +248,7 @@ def test_a_writer_waiting_on_a_replaced_log_reopens_it(tmp_path, monkeypatch):
         b = threading.Thread(target=results_log.append_row, args=(log, full_row(3)))
         b.start()
         assert opened.wait(60)
-        assert results_log.upgrade_v1(a, log)
+        assert results_log.upgrade(a, log)
         results_log.append_row(log, full_row(2))
     b.join(60)
     assert [r['seed'] for r in read_log(log)] == ['1', '2', '3']
