@@ -398,16 +398,28 @@ def run(args, stop, done, failed):
     report.seeds(done, failed)
 
 
+class Unsaved(Exception):
+    """A finished experiment's output that could not be written (e.g. a full disk):
+    the error line, then the output itself on stderr, so the result can be recovered."""
+
+    def __init__(self, seed, error):
+        super().__init__('seed %d: %s; what was not saved follows' % (seed, error))
+        self.text = error.unsaved
+
+
 def write(args, row, history):
     """The row, then the path history. Signals are only recorded meanwhile, so a row
-    is never half written."""
+    is never half written; a failed append is rolled back (the file is as it was)."""
     for path in (args.results, args.path_history if history else None):
         if path:
             os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    results_log.append_row(args.results, row)
-    if history:
-        results_log.append_locked(args.path_history,
-                                  ''.join(json.dumps(h) + '\n' for h in history))
+    try:
+        results_log.append_row(args.results, row)
+        if history:
+            results_log.append_locked(args.path_history,
+                                      ''.join(json.dumps(h) + '\n' for h in history))
+    except results_log.AppendError as e:
+        raise Unsaved(row['seed'], e) from None
 
 
 def main(argv=None, stop=None):
@@ -426,6 +438,10 @@ def main(argv=None, stop=None):
               '%d finished experiment(s) kept in %s' % (len(done), args.results)),
               file=sys.stderr, flush=True)
         return 130
+    except Unsaved as e:
+        print('error: %s' % e, file=sys.stderr)
+        print(e.text, end='', file=sys.stderr, flush=True)
+        return 1
     except (input_data.MnistError, results_log.LogError, OSError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 1

@@ -159,22 +159,60 @@ def locked(path, upgrade=None):
 
 def write_end(f, data):
     """Append data, starting on a line of its own: after a crash tore the last row, ours
-    must not be glued to it (the torn row stays, and readers skip it)."""
-    end = f.seek(0, os.SEEK_END)
-    if end:
-        f.seek(end - 1)
-        if f.read(1) != b'\n':
-            data = b'\n' + data
-    f.write(data)
-    f.flush()
-    os.fsync(f.fileno())
+    must not be glued to it (the torn row stays, and readers skip it). A write that
+    fails (a full disk) is rolled back to the file's previous length, under the
+    caller's lock, so it never leaves a fragment of its own."""
+    fd = f.fileno()
+    end = os.lseek(fd, 0, os.SEEK_END)
+    if end and os.pread(fd, 1, end - 1) != b'\n':
+        data = b'\n' + data
+    try:
+        # Unbuffered: a buffered file would retry the failed rest at close.
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+        except OSError as e:
+            raise OSError(e.errno, '%s, and rolling back failed too: a fragment may be left '
+                          'at its end' % (e.strerror or e)) from None
+        raise
+
+
+class AppendError(LogError):
+    """An append that failed (e.g. a full disk) and was rolled back: the file is as it
+    was; `unsaved` is the text that was not written, for the caller to show."""
+
+    def __init__(self, path, error, unsaved):
+        super().__init__('cannot append to %s: %s; the file is as it was'
+                         % (path, getattr(error, 'strerror', None) or error))
+        self.unsaved = unsaved
+
+
+@contextlib.contextmanager
+def rolled_back(path, unsaved):
+    """A failed append becomes an AppendError; a log that did not exist before is not
+    left behind empty."""
+    existed = os.path.exists(path)
+    try:
+        yield
+    except OSError as e:
+        if not existed:
+            with contextlib.suppress(OSError):
+                if os.path.getsize(path) == 0:
+                    os.unlink(path)
+        raise AppendError(path, e, unsaved) from None
 
 
 def append_locked(path, text, header=None):
-    """One locked write: concurrent runs never interleave or lose a line."""
-    with locked(path) as f:
+    """One locked write: concurrent runs never interleave or lose a line. A failed
+    write is rolled back (AppendError)."""
+    with rolled_back(path, text), locked(path) as f:
         data = text.encode('utf-8')
-        if header and f.seek(0, os.SEEK_END) == 0:
+        if header and os.lseek(f.fileno(), 0, os.SEEK_END) == 0:
             data = header.encode('utf-8') + data
         write_end(f, data)
 
@@ -223,10 +261,11 @@ def row_text(rows):
 
 def append_row(path, row):
     """Append one experiment, a dict with every column of COLUMNS; the header comes first
-    once. Refuses (LogError) a file that is not a results log; upgrades an older version's."""
+    once. Refuses (LogError) a file that is not a results log; upgrades an older version's.
+    A failed write is rolled back: AppendError, whose `unsaved` is the row as a CSV line."""
     data = row_text([row])
     check_log(path)   # before locking: a directory cannot be opened for appending
-    with locked(path, upgrade) as f:
+    with rolled_back(path, data.decode('utf-8')), locked(path, upgrade) as f:
         if header_of(f, path) is None:
             data = (','.join(COLUMNS) + '\n').encode('utf-8') + data
         write_end(f, data)
@@ -367,7 +406,7 @@ def merge(dest, sources):
         check_log(path)
         rows += read_file(path)
     check_log(dest)
-    with locked(dest, upgrade) as f:
+    with rolled_back(dest, ''), locked(dest, upgrade) as f:
         empty = header_of(f, dest) is None
         f.seek(0)
         text = f.read().decode('utf-8')
