@@ -181,12 +181,21 @@ class Experiment:
     independent children of the seed: data (noise, test noise), evolution (populations,
     pairs, mutations), minibatches, initial weights, fresh noise."""
 
-    def __init__(self, args, report, stop):
+    def __init__(self, args, report, stop, provenance=None):
         self.args, self.seed, self.report, self.stop = args, args.seed, report, stop
+        self.provenance = provenance or build()
         self.data_rng, self.evo_rng, self.batch_rng, self.init_rng, self.noise_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(5))
         # The population's module usage, for --path_history; written with the row.
         self.history = [] if args.path_history else None
+
+
+def build():
+    """What a row names as its maker: the code's version and the TensorFlow and NumPy
+    that ran it."""
+    from pathnet import tf
+    return {'code_version': results_log.code_version(), 'tensorflow': tf.__version__,
+            'numpy': np.__version__}
 
 
 def evolve(net, sess, ex, task, frozen, batcher):
@@ -264,7 +273,7 @@ def experiment(net, sess, data, ex):
     return results_log.make_row(
         ex.seed, args.control, settings(args), (args.L, args.M, args.N), tasks, results,
         accuracy, time.time() - started,
-        datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))
+        datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), ex.provenance)
 
 
 class Report:
@@ -372,7 +381,7 @@ def run(args, stop, done, failed):
                           optimizer=args.optimizer, tasks=2, tournament=args.tournament,
                           aggregate=args.aggregate,
                           fresh_noise=args.noise if args.noise_mode == 'fresh' else 0.0)
-    report = Report(args)
+    report, provenance = Report(args), build()
     report.ready(imports=started - STARTED + imported - data_done,
                  data=data_done - started, graph=time.time() - imported)
     with pathnet.session(net, args.threads) as sess:
@@ -380,7 +389,7 @@ def run(args, stop, done, failed):
             stop.check()
             args.seed = seed
             report.experiment(k, seed)
-            ex = Experiment(args, report, stop)
+            ex = Experiment(args, report, stop, provenance)
             try:
                 row = experiment(net, sess, data, ex)
             except (Interrupted, KeyboardInterrupt):

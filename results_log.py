@@ -14,6 +14,7 @@ import fcntl
 import io
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from collections import defaultdict
@@ -33,7 +34,10 @@ COLUMNS_V1 = ['timestamp', 'seed', 'control', 'task1', 'task2',
 # still finds its columns.
 COLUMNS_V2 = COLUMNS_V1 + ['task%d_diverged' % t for t in (1, 2)] + \
     ['task%d_gen_%.2f' % (t, level) for t in (1, 2) for level in LEVELS]
-VERSIONS = [COLUMNS_V1, COLUMNS_V2]
+# Provenance: which code and build made the row. The same seed gives other rows
+# on another TensorFlow or CPU (float rounding), so a row names its build.
+COLUMNS_V3 = COLUMNS_V2 + ['code_version', 'tensorflow', 'numpy']
+VERSIONS = [COLUMNS_V1, COLUMNS_V2, COLUMNS_V3]
 COLUMNS = VERSIONS[-1]
 HEADERS = {','.join(v): v for v in VERSIONS}
 KEY = ('seed', 'control', 'settings')   # one experiment: a seed is run once per condition
@@ -73,15 +77,38 @@ def overlap(mask_a, mask_b):
     return sum(bool(a) and bool(b) for la, lb in zip(mask_a, mask_b) for a, b in zip(la, lb))
 
 
-def make_row(seed, control, settings, shape, tasks, results, accuracy, seconds, timestamp):
+RELEASE = '3.0'   # rows name it when the code is not a git checkout
+
+
+def code_version():
+    """The code's git commit, with '+dirty' when tracked files have local changes; the
+    release when the code is not in a git checkout (or git is missing)."""
+    def git(*args):
+        return subprocess.run(('git', '-C', os.path.dirname(os.path.abspath(__file__))) + args,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              universal_newlines=True, timeout=30)
+    try:
+        commit = git('rev-parse', '--short=12', 'HEAD')
+        if commit.returncode != 0:
+            return RELEASE
+        dirty = git('status', '--porcelain', '--untracked-files=no')
+    except (OSError, subprocess.SubprocessError):
+        return RELEASE
+    return commit.stdout.strip() + ('+dirty' if dirty.returncode or dirty.stdout.strip()
+                                    else '')
+
+
+def make_row(seed, control, settings, shape, tasks, results, accuracy, seconds, timestamp,
+             provenance):
     """The log's row of one experiment. shape: (L, M, N); tasks: the two class pairs;
     results: each task's outcome (generations, converged, diverged, fitness, mask: the
     winning path [L, M], reached: {level: first generation}); accuracy: each winning
-    path's test accuracy."""
-    row = {'timestamp': timestamp, 'seed': seed, 'control': control,
+    path's test accuracy; provenance: code_version, tensorflow and numpy."""
+    row = dict(provenance)
+    row.update({'timestamp': timestamp, 'seed': seed, 'control': control,
            'L': shape[0], 'M': shape[1], 'N': shape[2],
            'overlap': overlap(results[0].mask, results[1].mask),
-           'seconds': '%.1f' % seconds, 'settings': settings}
+           'seconds': '%.1f' % seconds, 'settings': settings})
     for t, (classes, r, acc) in enumerate(zip(tasks, results, accuracy), 1):
         row['task%d' % t] = '%dv%d' % tuple(classes)
         row['task%d_generations' % t] = r.generations
@@ -187,7 +214,7 @@ class AppendError(LogError):
     was; `unsaved` is the text that was not written, for the caller to show."""
 
     def __init__(self, path, error, unsaved):
-        super().__init__('cannot append to %s: %s; the file is as it was'
+        super().__init__('cannot write to %s: %s; the file is as it was'
                          % (path, getattr(error, 'strerror', None) or error))
         self.unsaved = unsaved
 

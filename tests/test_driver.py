@@ -6,6 +6,7 @@ Runs are in-process (main(argv)) with tiny settings; MNIST is read once."""
 import argparse
 import csv
 import re
+import sys
 import types
 
 import numpy as np
@@ -660,6 +661,18 @@ GOLDEN = {
 }
 
 
+# The build they were recorded on; another TensorFlow or NumPy rounds floats
+# otherwise, and a tournament decided by one image then goes the other way: the
+# rows differ (with the same statistics, docs/cross-build.md). On this build
+# only, they are checked; the tests comparing rows within one build run anywhere.
+GOLDEN_BUILD = {'tensorflow': '2.21.0', 'numpy': '2.4.6'}
+BUILD = {'tensorflow': tf.__version__, 'numpy': np.__version__}
+
+
+@pytest.mark.skipif(BUILD != GOLDEN_BUILD, reason='golden rows were recorded on TensorFlow %s '
+                    'and NumPy %s (requirements-lock.txt); this is TensorFlow %s, NumPy %s'
+                    % (GOLDEN_BUILD['tensorflow'], GOLDEN_BUILD['numpy'], BUILD['tensorflow'],
+                       BUILD['numpy']))
 @pytest.mark.parametrize('argv, keys', [
     (['--seeds', '11-12'], ['defaults 11', 'defaults 12']),
     (['--seed', '11', '--tournament', 'shared'], ['shared 11']),
@@ -668,4 +681,40 @@ def test_golden_rows(tmp_path, mnist_dir, argv, keys):
     code, got = run_main(tmp_path, mnist_dir, argv + ['--max_steps', '40', '--quiet'])
     assert code == 0
     assert [tuple(r[c] for c in GOLDEN_COLUMNS) for r in got] == [GOLDEN[k] for k in keys]
-    assert set(GOLDEN_COLUMNS) == set(results_log.COLUMNS) - {'timestamp', 'seconds'}
+    assert set(GOLDEN_COLUMNS) == set(results_log.COLUMNS) - {
+        'timestamp', 'seconds', 'code_version', 'tensorflow', 'numpy'}
+
+
+def test_rows_name_the_code_and_build_that_made_them(tmp_path, mnist_dir):
+    code, got = run_main(tmp_path, mnist_dir, SMALL + ['--seeds', '1-2'])
+    assert code == 0 and len(got) == 2
+    for row in got:
+        assert (row['tensorflow'], row['numpy']) == (BUILD['tensorflow'], BUILD['numpy'])
+        assert row['code_version'] == results_log.code_version()
+        assert re.fullmatch(r'[0-9a-f]{12}(\+dirty)?', row['code_version'])
+
+
+def test_code_version_is_the_commit_marked_dirty_or_the_release(tmp_path):
+    import shutil
+    import subprocess
+    here = tmp_path / 'code'
+    here.mkdir()
+    shutil.copy(results_log.__file__, here)
+    ask = [sys.executable, '-c', 'import results_log; print(results_log.code_version())']
+
+    def version():
+        return subprocess.run(ask, cwd=here, stdout=subprocess.PIPE, universal_newlines=True,
+                              check=True).stdout.strip()
+    assert version() == results_log.RELEASE     # not a git checkout
+    git = ['git', '-C', str(here), '-c', 'user.name=t', '-c', 'user.email=t@t']
+    subprocess.run(git + ['init', '-q'], check=True)
+    subprocess.run(git + ['add', 'results_log.py'], check=True)
+    subprocess.run(git + ['commit', '-qm', 'x'], check=True)
+    commit = subprocess.run(git + ['rev-parse', 'HEAD'], stdout=subprocess.PIPE,
+                            universal_newlines=True, check=True).stdout.strip()
+    assert version() == commit[:12]
+    (here / 'notes.txt').write_text('untracked files do not count')
+    assert version() == commit[:12]
+    with open(here / 'results_log.py', 'a') as f:
+        f.write('# a local change\n')
+    assert version() == commit[:12] + '+dirty'

@@ -88,7 +88,7 @@ def test_a_full_disk_leaves_the_log_as_it_was_and_prints_the_row(disk, mnist_dir
     assert run(mnist_dir, '--seeds', '2-3', '--results', str(log)) == 1
     assert log.read_bytes() == before
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == ('error: seed 2: cannot append to %s: No space left on device; the '
+    assert err[0] == ('error: seed 2: cannot write to %s: No space left on device; the '
                       'file is as it was; what was not saved follows' % log)
     row = dict(zip(COLUMNS, next(csv.reader([err[1]]))))
     assert len(err) == 2 and len(next(csv.reader([err[1]]))) == len(COLUMNS)
@@ -102,7 +102,7 @@ def test_a_new_log_on_a_full_disk_is_not_left_behind(disk, mnist_dir, capsys):
     assert run(mnist_dir, '--seed', '2', '--results', str(log)) == 1
     assert not log.exists()
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith('error: seed 2: cannot append to %s: No space' % log)
+    assert err[0].startswith('error: seed 2: cannot write to %s: No space' % log)
     assert next(csv.reader([err[1]]))[COLUMNS.index('seed')] == '2'
 
 
@@ -115,7 +115,7 @@ def test_a_full_disk_rolls_back_the_path_history(disk, tmp_path, mnist_dir, caps
                '--path_history', str(history)) == 1
     assert history.read_bytes() == before
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == ('error: seed 2: cannot append to %s: No space left on device; the '
+    assert err[0] == ('error: seed 2: cannot write to %s: No space left on device; the '
                       'file is as it was; what was not saved follows' % history)
     snapshots = [json.loads(line) for line in err[1:]]
     assert snapshots and all(s['seed'] == 2 for s in snapshots)
@@ -130,5 +130,5 @@ def test_merge_into_a_full_disk_leaves_the_destination_as_it_was(disk, tmp_path,
     assert results_log.main(['merge', str(dest), str(src)]) == 1
     assert dest.read_bytes() == before
     out, err = capsys.readouterr()
-    assert out == '' and err == ('error: cannot append to %s: No space left on device; the '
+    assert out == '' and err == ('error: cannot write to %s: No space left on device; the '
                                  'file is as it was\n' % dest)
