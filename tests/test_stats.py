@@ -144,8 +144,9 @@ def test_bootstrap_ratio_is_bootstrap():
 # ---------------------------------------------------------------------------
 # The sign test.
 
-@pytest.mark.parametrize('k,n,p', [(0, 5, 2 / 32), (1, 10, 2 * 11 / 1024), (9, 10, 2 * 11 / 1024),
-                                   (3, 6, 1.0), (0, 0, 1.0), (0, 1, 1.0), (2, 20, 2 * 211 / 2 ** 20)])
+@pytest.mark.parametrize('k,n,p', [(0, 5, 2 / 32), (1, 10, 2 * 11 / 1024),
+                                   (9, 10, 2 * 11 / 1024), (3, 6, 1.0), (0, 0, 1.0),
+                                   (0, 1, 1.0), (2, 20, 2 * 211 / 2 ** 20)])
 def test_binomial_two_sided_by_hand(k, n, p):
     assert stats.binomial_two_sided(k, n) == pytest.approx(p, rel=1e-12)
 
