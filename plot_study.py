@@ -176,10 +176,9 @@ def entry(t, n):
 
 
 def bound(t):
-    nc, npn = t['censored']
-    return ('a lower bound on the uncapped ratio: only the control is censored' if not npn
-            else 'an upper bound on the uncapped ratio: only pathnet is censored' if not nc
-            else 'not a bound: both sides are censored')
+    return {'lower': 'a lower bound on the uncapped ratio: only the control is censored',
+            'upper': 'an upper bound on the uncapped ratio: only pathnet is censored'}.get(
+                stats.ratio_bound(*t['censored']), 'not a bound: both sides are censored')
 
 
 def table(cells, resamples):

@@ -14,7 +14,7 @@ import numpy as np
 
 from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
 from results_log import log_files
-from stats import bootstrap_ratio, censored_count, mean_ci, paired
+from stats import bootstrap_ratio, censored_count, mean_ci, paired, ratio_bound
 
 DEFAULT_OUT = 'results/transfer.png'
 CONTROLS = ('pathnet', 'scratch', 'finetune')
@@ -100,8 +100,8 @@ def compare(table, c, resamples, seed):
     nc, np_ = a['censored'][ia].sum(), p['censored'][ip].sum()
     if nc or np_:   # each mean is a lower bound; so is their ratio only if pathnet's is exact
         out.append('  censored among these: %s %d, pathnet %d: the ratio is %s' % (
-            c, nc, np_, 'a lower bound' if not np_ else 'an upper bound' if not nc
-            else 'biased either way'))
+            c, nc, np_, {'lower': 'a lower bound', 'upper': 'an upper bound'}.get(
+                ratio_bound(nc, np_), 'biased either way')))
     differ = sum(a['task1'][i] != p['task1'][j] for i, j in zip(ia, ip))
     if differ:
         out.append("  warning: task 1 (generations, path) differs from pathnet's for %d of "

@@ -66,6 +66,16 @@ def restricted_mean(generations, cap):
     return float(np.minimum(np.asarray(generations, float), cap).mean())
 
 
+def ratio_bound(control_censored, pathnet_censored):
+    """What mean(control)/mean(pathnet) at the cap is to the uncapped ratio, given how many
+    runs of each side are censored: 'lower' (only the control's: its mean is too small),
+    'upper' (only pathnet's), None when both are (a ratio of restricted means, no bound)
+    or neither (an estimate)."""
+    if bool(control_censored) == bool(pathnet_censored):
+        return None
+    return 'lower' if control_censored else 'upper'
+
+
 def censored_count(table):
     """Runs whose task 2 did not converge, and the cap they are counted at: table is
     {control: {'g2': generations, 'censored': bool array}}."""

@@ -99,6 +99,12 @@ def test_restricted_mean_is_the_mean_of_min_generations_cap():
     assert stats.restricted_mean([100, 300, 1200], 1000) == pytest.approx(1400 / 3)
 
 
+def test_ratio_bound_says_which_side_is_censored():
+    assert stats.ratio_bound(3, 0) == 'lower'      # the control's mean is too small
+    assert stats.ratio_bound(0, 2) == 'upper'      # pathnet's is
+    assert stats.ratio_bound(3, 2) is None and stats.ratio_bound(0, 0) is None
+
+
 def test_censored_count():
     table = {'pathnet': {'g2': np.array([100., 1000.]), 'censored': np.array([False, True])},
              'scratch': {'g2': np.array([500., 800.]), 'censored': np.array([True, True])}}
