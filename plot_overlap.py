@@ -6,17 +6,16 @@ and each task's generations.
 
     python plot_overlap.py [LOG ...] [-o OUT.png] [--control pathnet] [--show]
 """
-import math
 import os
 import sys
 from collections import Counter
-from fractions import Fraction
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
 from results_log import log_files
+from stats import chance_distribution, chance_p_value, standard_error
 
 DEFAULT_OUT = 'results/overlap_generations.png'
 OTHER_FIGURES = ('overlap_histogram', 'generations_histogram')
@@ -72,57 +71,6 @@ def select(rows, control, logs):
     return chosen, others
 
 
-def comb(n, k):
-    """math.comb, which is Python 3.8+ (TensorFlow 1.15 needs 3.7)."""
-    return math.factorial(n) // math.factorial(k) // math.factorial(n - k) if 0 <= k <= n else 0
-
-
-def surjections(n, k):
-    """Ways for n labelled draws to hit each of k given values at least once."""
-    return sum((-1) ** t * comb(k, t) * (k - t) ** n for t in range(k + 1))
-
-
-def chance_distribution(L, M, N):
-    """P(overlap = 0..L*N) for two independent random paths, exactly.
-
-    In one layer a path draws N genes from 0..M-1 with replacement; the set S
-    of its active modules has k distinct elements with probability
-    C(M, k) surj(N, k) / M^N and, given k, is any k-subset alike, so
-    |S1 & S2| is hypergeometric given both sizes. Layers are independent:
-    their distributions convolve."""
-    size = [Fraction(comb(M, k) * surjections(N, k), M ** N) for k in range(N + 1)]
-    layer = [Fraction(0)] * (N + 1)
-    for k in range(1, min(N, M) + 1):
-        for j in range(1, min(N, M) + 1):
-            for i in range(min(k, j) + 1):
-                layer[i] += size[k] * size[j] * Fraction(
-                    comb(k, i) * comb(M - k, j - i), comb(M, j))
-    dist = np.array([1.0])
-    for _ in range(L):
-        dist = np.convolve(dist, np.array(layer, dtype=float))
-    return dist
-
-
-def simulate_overlap(L, M, N, pairs, seed):
-    """The distribution of chance_distribution, from `pairs` random pairs of paths."""
-    genes = np.random.default_rng(seed).integers(0, M, size=(2, pairs, L, N))
-    masks = np.zeros((2, pairs, L, M), bool)
-    np.put_along_axis(masks, genes, True, axis=3)
-    overlaps = (masks[0] & masks[1]).sum(axis=(1, 2))
-    return np.bincount(overlaps, minlength=L * N + 1) / pairs
-
-
-def chance_p_value(overlaps, dist):
-    """P(mean overlap <= the observed mean) and P(mean overlap >= it) for as many pairs
-    of random paths: their summed overlap has the len(overlaps)-fold convolution of dist."""
-    total = np.array([1.0])
-    for _ in overlaps:
-        total = np.convolve(total, dist)
-    observed = int(np.sum(overlaps))
-    return (min(1.0, float(total[:observed + 1].sum())),
-            min(1.0, float(total[observed:].sum())))
-
-
 def p_text(t, mean, le='<=', ge='>='):
     """Both tails, labelled: evolution may avoid frozen modules as well as seek them."""
     return ('P(mean %s %.2f) = %.2g (lower tail), P(mean %s %.2f) = %.2g (upper tail)'
@@ -154,7 +102,7 @@ def plot_generations_vs_overlap(t):
         ax.scatter(x + jitter, y, s=16, alpha=0.5, label='one experiment (jittered)')
         groups = [y[x == v] for v in np.unique(x)]
         ax.errorbar(np.unique(x), [g.mean() for g in groups], capsize=4, fmt='o-', color='k',
-                    yerr=[g.std(ddof=1) / math.sqrt(len(g)) if len(g) > 1 else 0 for g in groups],
+                    yerr=[standard_error(g) for g in groups],
                     label='mean \u00b1 standard error')
         ax.set_xticks(range(top + 1))   # labels: in one call only from matplotlib 3.5
         ax.set_xticklabels(['%d\nn=%d' % (v, n[v]) if n[v] else str(v)

@@ -1,26 +1,62 @@
-"""The protocol study at a glance: for every cell (one results log each, all
-three controls paired by seed), PathNet's speed-up on task 2 over learning
-from scratch and over fine-tuning, with paired bootstrap 95% CIs, at the
-run's threshold and at the fitness levels 0.95 and 0.98; and the overlap of
-the two tasks' paths against chance.
+"""The protocol study at a glance: for every cell (one results log each, the
+controls paired with pathnet by seed), PathNet's speed-up on task 2 over each
+control, with paired bootstrap 95% CIs and p-values, at the run's threshold,
+at the training-fitness levels 0.95 and 0.98, and at the held-out validation
+levels a log has columns for (task2_val_gen_<level>); and the overlap of the
+two tasks' paths against chance.
 
     python plot_study.py results/study/restore_adam.csv ... [-o OUT.png]
 
-A cell is named after its log file. A ratio above 1 means PathNet needed
-fewer task-2 generations than the control.
+A cell is named after its log file. Its seeds are those run under pathnet,
+scratch and finetune (the study's design); any other control in the log
+(e.g. pathnet_noreinit, finetune_reinit) is compared with pathnet too, on
+the cell's seeds it was run on. A ratio above 1 means PathNet needed fewer
+task-2 generations than the control.
+
+Statistics (stats.py):
+- ratio = mean(control) / mean(pathnet) task-2 generations over the paired
+  seeds, with a 95% percentile CI from a paired bootstrap (seeds resampled
+  with both runs).
+- p: two-sided, from the same bootstrap distribution of the ratio (of its
+  log: the same thing): 2 min(#{r* <= 1} + 1, #{r* >= 1} + 1) / (B + 1).
+  It agrees with the CI (p < 0.05 when the CI excludes 1) and is never below
+  2 / (B + 1).
+- Multiple comparisons: Holm's step-down correction at family-wise error
+  0.05 over every ratio test of the table (cell x control x level); * marks
+  the tests it rejects.
+- Censoring: a run that never reached a level within the cap (--max_steps,
+  1000 by default; a diverged run too) counts at the cap, so a mean is the
+  restricted mean (RMST) at the cap, the mean of min(generations, cap). The
+  ratio of two restricted means is a lower bound on the uncapped ratio when
+  only the control's runs are censored, an upper bound when only PathNet's
+  are, and no bound when both are. For every comparison with a censored run
+  the table adds the paired sign test: which run of a pair reached the level
+  first (pairs with both runs censored, or equal, are ties and dropped),
+  with an exact two-sided binomial p (not part of the Holm family).
 """
+import csv
 import os
 import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.transforms import blended_transform_factory
 
+import stats
 from plot_common import ERRORS, PlotError, add_out, parser, read, save
-from plot_overlap import chance_distribution, chance_p_value
-from plot_transfer import bootstrap_ratio
+from results_log import log_files, parse_settings
 
 LEVELS = ('', '0.95', '0.98')    # '': the run's own threshold (task2_generations)
-CONTROLS = ('scratch', 'finetune')
+VAL = 'task2_val_gen_'           # held-out validation levels: 'val_<level>'
+CORE = ('scratch', 'finetune')   # every cell runs these with pathnet on the same seeds
+ORDER = CORE + ('pathnet_noreinit', 'finetune_reinit')   # others follow by name
+CAP, THRESHOLD = 1000, '0.998'   # the driver's defaults of --max_steps and --threshold
+FAMILY_ERROR = 0.05
+MARKS = {'pathnet': ('D', 'k'), 'scratch': ('o', 'tab:blue'), 'finetune': ('s', 'tab:orange'),
+         'pathnet_noreinit': ('^', 'tab:green'), 'finetune_reinit': ('v', 'tab:red')}
+OTHER_MARKS = [('P', 'tab:purple'), ('X', 'tab:brown'), ('h', 'tab:pink')]
 
 
 def parse_args(argv=None):
@@ -35,98 +71,267 @@ def parse_args(argv=None):
     return args
 
 
-def generations(row, level, cap):
-    """Task-2 generations to reach `level`, and whether it never did (then the
-    cap counts: a lower bound)."""
+def label(level):
+    return 'threshold' if not level else level.replace('_', ' ')
+
+
+def column(level):
+    return 'task2_val_gen_' + level[4:] if level.startswith('val_') else 'task2_gen_' + level
+
+
+def val_levels(path):
+    """The validation levels every file of the log has a column for: read from the header
+    itself, since read_log gives columns a log lacks as ''."""
+    common = None
+    for f in log_files(path):
+        with open(f, newline='', encoding='utf-8') as text:
+            header = next(csv.reader(text), None)
+        if header:
+            common = set(header) if common is None else common & set(header)
+    found = [c[len(VAL):] for c in common or () if c.startswith(VAL)]
+    return tuple('val_' + v for v in sorted(found, key=lambda v: (len(v), v)))
+
+
+def run(row, level, cap):
+    """(generations to the level, censored) under stats.at_cap's rule."""
     if not level:
-        return row['task2_generations'], row['task2_converged'] != 1
-    value = row['task2_gen_' + level]
-    return (int(value), False) if value else (cap, True)
+        return stats.at_cap(row['task2_generations'], row['task2_converged'] == 1, cap)
+    value = row[column(level)]
+    if value and not value.isdigit():
+        raise PlotError('%s: %s should be a generation or empty, got %r'
+                        % (row['where'], column(level), value))
+    return stats.at_cap(value or 0, value != '', cap)
+
+
+def ordered(controls):
+    return sorted(controls, key=lambda c: (ORDER.index(c) if c in ORDER else len(ORDER), c))
 
 
 def cell(path, resamples):
     rows = read(path, ints=('seed', 'task2_generations', 'task2_converged', 'overlap',
                             'L', 'M', 'N'), required=('control', 'task2_gen_0.95'))
-    settings = {r['settings'] for r in rows if r['control'] == 'pathnet'}
-    by = {c: {r['seed']: r for r in rows if r['control'] == c}
-          for c in ('pathnet',) + CONTROLS}
-    seeds = sorted(set(by['pathnet']).intersection(*(by[c] for c in CONTROLS)))
+    by = {}
+    for r in rows:
+        by.setdefault(r['control'], {})[r['seed']] = r
+    seeds = sorted(set(by.get('pathnet', ())).intersection(*(by.get(c, ()) for c in CORE)))
     if len(seeds) < 2:
-        raise PlotError('%s: fewer than 2 seeds run under all three controls' % path)
-    cap = max(int(r['settings'].split('--max_steps=')[1].split()[0])
-              if '--max_steps=' in r['settings'] else 1000 for r in rows)
-    out = {'name': os.path.splitext(os.path.basename(path))[0], 'n': len(seeds),
-           'settings': ' '.join(sorted(settings)) or '(defaults)', 'ratios': {}}
-    for level in LEVELS:
-        g = {c: [generations(by[c][s], level, cap) for s in seeds]
-             for c in ('pathnet',) + CONTROLS}
-        means = {c: np.mean([x for x, _ in g[c]]) for c in g}
-        for c in CONTROLS:
-            ratio, ci, _, _ = bootstrap_ratio(np.array([x for x, _ in g[c]], float),
-                                              np.array([x for x, _ in g['pathnet']], float),
-                                              resamples, 0)
-            censored = sum(cens for x in (g[c], g['pathnet']) for _, cens in x)
-            out['ratios'][level, c] = (ratio, ci, censored)
-        out['means', level] = means
+        raise PlotError('%s: fewer than 2 seeds run under all three controls (pathnet, %s)'
+                        % (path, ', '.join(CORE)))
+    settings = [parse_settings(r['settings']) for r in rows]
+    try:
+        cap = max(int(s.get('max_steps', CAP)) for s in settings)
+    except ValueError:
+        raise PlotError('%s: a --max_steps in the settings is not an integer' % path) from None
+    out = {'name': os.path.splitext(os.path.basename(path))[0], 'n': len(seeds), 'cap': cap,
+           'threshold': {s.get('threshold', THRESHOLD) for s in settings},
+           'settings': ' '.join(sorted({r['settings'] for r in rows
+                                        if r['control'] == 'pathnet'})) or '(defaults)',
+           'controls': ordered(set(by) - {'pathnet'}), 'levels': LEVELS + val_levels(path),
+           'ratios': {}, 'tests': {}}
+    for level in out['levels']:
+        g, censored = zip(*[run(by['pathnet'][s], level, cap) for s in seeds])
+        means, capped = {'pathnet': stats.restricted_mean(g, cap)}, {'pathnet': sum(censored)}
+        for c in out['controls']:
+            both = [s for s in seeds if s in by[c]]
+            if len(both) < 2:       # too few to test: not in the table's family
+                out['tests'][level, c] = None
+                continue
+            (gc, cc), (gp, cp) = [zip(*[run(by[k][s], level, cap) for s in both])
+                                  for k in (c, 'pathnet')]
+            t = stats.compare(np.array(gc), np.array(gp), cc, cp, cap, resamples, 0)
+            out['tests'][level, c] = t
+            out['ratios'][level, c] = (t['ratio'], t['ci'], sum(t['censored']))
+            means[c], capped[c] = t['means'][0], t['censored'][0]
+        out['means', level], out['capped', level] = means, capped
     p = [by['pathnet'][s] for s in seeds]
-    dist = chance_distribution(p[0]['L'], p[0]['M'], p[0]['N'])
+    dist = stats.chance_distribution(p[0]['L'], p[0]['M'], p[0]['N'])
     overlaps = np.array([r['overlap'] for r in p])
     out['overlap'] = (overlaps.mean(), float(np.dot(np.arange(len(dist)), dist)),
-                      chance_p_value(overlaps, dist))
+                      stats.chance_p_value(overlaps, dist))
     return out
 
 
-def table(cells):
-    lines = ['PathNet speed-up on task 2 = mean(control) / mean(pathnet) generations, paired '
-             'by seed; [95% paired bootstrap CI]; * = the CI excludes 1',
-             '%-18s %3s  %-22s %-22s %-22s %-22s %s' % (
-                 'cell', 'n', 'scratch/pathnet', 'finetune/pathnet', 'scratch/pn @0.95',
-                 'scratch/pn @0.98', 'overlap vs chance (P lower, upper)')]
+def tests(cells):
+    """Every ratio test of the table, in its order: (cell, level, control, test)."""
+    return [(c, level, k, c['tests'][level, k]) for c in cells for level in c['levels']
+            for k in c['controls'] if c['tests'][level, k] is not None]
+
+
+def correct(cells):
+    """Holm over the whole table: each test gets 'holm' (rejected) and 'p_holm'."""
+    family = tests(cells)
+    rejected, adjusted = stats.holm([t['p'] for *_, t in family], FAMILY_ERROR)
+    for (*_, t), r, a in zip(family, rejected, adjusted):
+        t['holm'], t['p_holm'] = bool(r), float(a)
+    return len(family)
+
+
+def entry(t, n):
+    if t is None:
+        return 'fewer than 2 paired seeds'
+    return '%.2f [%.2f, %.2f]%s p=%.2g%s%s' % (
+        t['ratio'], t['ci'][0], t['ci'][1], '*' if t['holm'] else '', t['p'],
+        ' c%d' % sum(t['censored']) if sum(t['censored']) else '',
+        ' n=%d' % t['n'] if t['n'] != n else '')
+
+
+def bound(t):
+    return {'lower': 'a lower bound on the uncapped ratio: only the control is censored',
+            'upper': 'an upper bound on the uncapped ratio: only pathnet is censored'}.get(
+                stats.ratio_bound(*t['censored']), 'not a bound: both sides are censored')
+
+
+def table(cells, resamples):
+    m = correct(cells)
+    controls = ordered({k for c in cells for k in c['controls']})
+    width = {k: max(9, len(k)) for k in controls}
+    head = '%-17s %3s  %-9s %8s' % ('cell', 'n', 'level', 'pathnet') + ''.join(
+        '  %*s  %-33s' % (width[k], k, k + '/pathnet') for k in controls)
+    lines = ['PathNet speed-up on task 2 = mean(control) / mean(pathnet) task-2 generations, '
+             'paired by seed (above 1: PathNet needs fewer); the means columns are per control',
+             'ratio [95%% paired bootstrap CI] p=two-sided bootstrap p; * = significant after '
+             "Holm's correction over all %d ratio tests of this table (family-wise error %g)"
+             % (m, FAMILY_ERROR), head.rstrip()]
+    notes = 0
     for c in cells:
-        def fmt(level, control):
-            ratio, (lo, hi), censored = c['ratios'][level, control]
-            return '%.2f [%.2f, %.2f]%s%s' % (ratio, lo, hi, '*' if lo > 1 or hi < 1 else '',
-                                              ' c%d' % censored if censored else '')
-        m, chance, (plo, phi) = c['overlap']
-        lines.append('%-18s %3d  %-22s %-22s %-22s %-22s %.2f vs %.2f (%.2g, %.2g)' % (
-            c['name'], c['n'], fmt('', 'scratch'), fmt('', 'finetune'),
-            fmt('0.95', 'scratch'), fmt('0.98', 'scratch'), m, chance, plo, phi))
-        lines.append('%-18s      task-2 means: %s' % ('', '; '.join(
-            '%s %s' % (level or 'threshold', ' '.join('%s %.1f' % kv for kv in
-                                                   c['means', level].items()))
-            for level in LEVELS)))
-    lines.append('cN: N runs of that pair never reached the level and count at the cap '
-                 '(the ratio is then a bound, not an estimate)')
+        for j, level in enumerate(c['levels']):
+            row = '%-17s %3s  %-9s %8.1f' % (c['name'] if j == 0 else '', c['n'] if j == 0
+                                             else '', label(level), c['means', level]['pathnet'])
+            for k in controls:
+                t = c['tests'].get((level, k))
+                row += '  %*s  %-33s' % (width[k], ('%.1f' % c['means', level][k]) if t else '',
+                                         entry(t, c['n']) if k in c['controls'] else '(not run)')
+            lines.append(row.rstrip())
+        mean, chance, (plo, phi) = c['overlap']
+        lines.append('%-17s overlap %.2f vs %.2f by chance (P lower %.2g, upper %.2g)'
+                     % ('', mean, chance, plo, phi))
+        for level in c['levels']:
+            for k in c['controls']:
+                t = c['tests'][level, k]
+                if t and sum(t['censored']):
+                    notes += 1
+                    cf, pf, ties, p = t['sign']
+                    lines.append(
+                        '%-17s c: %s %s/pathnet: censored at the cap of %d: %s %d, pathnet %d '
+                        'of %d; restricted means (RMST) at the cap: %s %.1f, pathnet %.1f (%s)'
+                        % ('', label(level), k, c['cap'], k, t['censored'][0],
+                           t['censored'][1], t['n'], k, t['means'][0], t['means'][1], bound(t)))
+                    lines.append('%-17s    sign test (who reached it first): control first %d, '
+                                 'pathnet first %d, ties %d, p=%.2g' % ('', cf, pf, ties, p))
+    lines.append('cN: N runs of that pair never reached the level within the cap and count at '
+                 'the cap: both means are then restricted means (RMST) at the cap, '
+                 'mean(min(generations, cap)), and the ratio is a ratio of restricted means '
+                 '(with censored runs on both sides, not a bound on the uncapped ratio)%s'
+                 % ('; each such comparison has a "c:" line with a paired sign test (not in '
+                    'the Holm family)' if notes else ''))
+    floor = 2 / (resamples + 1)
+    lines.append('p is at least 2/(B+1) = %.2g with B = %d resamples%s' % (
+        floor, resamples, '' if floor <= FAMILY_ERROR / max(m, 1) else
+        ": above Holm's smallest threshold %.2g, so nothing can pass it: raise --bootstrap"
+        % (FAMILY_ERROR / max(m, 1))))
     return '\n'.join(lines)
 
 
+# In order of preference, each ratio with its reciprocal: the ticks come out symmetric.
+RATIO_TICKS = (1, 0.5, 2, 0.2, 5, 0.1, 10, 0.05, 20, 0.02, 50, 0.01, 100,
+               0.25, 4, 1 / 3, 3, 2 / 3, 1.5, 0.8, 1.25)
+GENERATION_TICKS = tuple(t * 10 ** e for t in (1, 2, 5) for e in range(0, 6))
+
+
+def log_axis(ax, lo, hi, ticks, most=12):
+    """A log x axis from lo to hi with plain-number ticks (0.5, 1, 2): those of ticks in
+    range, in its order, that are at least 1/most of the axis from every tick kept."""
+    ax.set_xscale('log')
+    ax.set_xlim(lo, hi)
+    gap, kept = np.log(hi / lo) / most, []
+    for t in ticks:
+        if lo <= t <= hi and all(abs(np.log(t / k)) >= gap for k in kept):
+            kept.append(t)
+    ax.xaxis.set_major_locator(FixedLocator(sorted(kept)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: '%g' % float('%.2g' % x)))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def marks(controls):
+    extra = iter(OTHER_MARKS)
+    return {k: MARKS.get(k) or next(extra, ('*', 'grey')) for k in ['pathnet'] + controls}
+
+
 def plot(cells):
-    fig, axes = plt.subplots(1, 2, figsize=(14, 2.6 + 0.8 * len(cells)), sharey=True)
-    y = np.arange(len(cells))[::-1]
-    marks = {'scratch': ('o', 'tab:blue'), 'finetune': ('s', 'tab:orange')}
-    for ax, levels in zip(axes, (('',), ('0.95', '0.98'))):
-        for k, level in enumerate(levels):
-            for j, control in enumerate(CONTROLS):
-                shift = 0.18 * (j - 0.5) + (0.09 * (k - 0.5) if len(levels) > 1 else 0)
-                r = np.array([c['ratios'][level, control][0] for c in cells])
-                ci = np.array([c['ratios'][level, control][1] for c in cells])
-                marker, color = marks[control]
-                ax.errorbar(r, y + shift, xerr=[r - ci[:, 0], ci[:, 1] - r], fmt=marker,
-                            color=color, alpha=1 if k == 0 else 0.5, capsize=3,
-                            label='%s/pathnet%s' % (control, ' @%s' % level if level else ''))
-        lo, hi = ax.get_xlim()
-        ax.set_xlim(min(lo, 0.95), max(hi, 1.05))     # 1 (no speed-up) always in view
-        ax.axvline(1, color='k', lw=0.8)
-        ax.set_xlabel('speed-up of PathNet on task 2 (>1: PathNet needs fewer generations)')
-        ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.32), ncol=2)
-    axes[0].set_title('at the run\'s threshold (0.998)')
-    axes[1].set_title('at fitness 0.95 (solid) and 0.98 (faded)')
-    axes[0].set_yticks(y)
-    axes[0].set_yticklabels(['%s (n=%d)\noverlap %.2f vs %.2f by chance, P(<=)=%.2g' % (
-        c['name'], c['n'], c['overlap'][0], c['overlap'][1], c['overlap'][2][0])
-        for c in cells], fontsize=8)
+    m = correct(cells)
+    controls = ordered({k for c in cells for k in c['controls']})
+    style = marks(controls)
+    levels = [lv for lv in LEVELS] + sorted({lv for c in cells for lv in c['levels']}
+                                            - set(LEVELS))
+    step = len(levels) + 0.8
+    fig, axes = plt.subplots(1, 2, figsize=(15, 1.8 + 0.3 * step * len(cells)), sharey=True,
+                             gridspec_kw={'width_ratios': [3, 2]})
+    ratio_ax, mean_ax = axes
+    ys, names, spread, gens = [], [], [], []
+    for i, c in enumerate(cells):
+        for j, level in enumerate(levels):
+            if level not in c['levels']:
+                continue
+            y = -(i * step + j)
+            ys.append(y)
+            names.append(label(level))
+            for k, name in enumerate(['pathnet'] + c['controls']):
+                marker, color = style[name]
+                dy = min(0.3, 0.7 / len(controls)) * (k - len(controls) / 2)
+                t = c['tests'].get((level, name))
+                gen = c['means', level].get(name)
+                if gen is not None:
+                    mean_ax.plot(gen, y + dy, marker, color=color, ms=6,
+                                 mfc='white' if c['capped', level][name] else color)
+                    gens.append(gen)
+                if name == 'pathnet' or not t:
+                    continue
+                hollow = sum(t['censored']) > 0
+                ratio_ax.errorbar(t['ratio'], y + dy, xerr=[[t['ratio'] - t['ci'][0]],
+                                                            [t['ci'][1] - t['ratio']]],
+                                  fmt=marker, color=color, capsize=2, ms=6, lw=1,
+                                  mfc='white' if hollow else color)
+                spread += [t['ci'][0], t['ci'][1]]
+                note = ' '.join(['*'] * t['holm'] + ['c%d' % sum(t['censored'])] * hollow)
+                if note:
+                    ratio_ax.annotate(note, (t['ci'][1], y + dy), xytext=(3, -3),
+                                      textcoords='offset points', fontsize=7, color=color)
+        mean, chance, (plo, _) = c['overlap']
+        ratio_ax.text(-0.09, -(i * step + (len(c['levels']) - 1) / 2),
+                      '%s (n=%d)\noverlap %.2f, chance %.2f\nP(overlap \u2264) = %.2g'
+                      % (c['name'], c['n'], mean, chance, plo), ha='right', va='center',
+                      fontsize=8, transform=blended_transform_factory(ratio_ax.transAxes,
+                                                                      ratio_ax.transData))
+        if i:
+            for ax in axes:
+                ax.axhline(-(i * step) + 0.9, color='0.8', lw=0.6)
+    reach = max(max(spread), 1 / min(spread)) * 1.25   # 1 in the middle: 0.5 as far as 2
+    log_axis(ratio_ax, 1 / reach, reach, RATIO_TICKS)
+    ratio_ax.axvline(1, color='k', lw=0.8)
+    ratio_ax.set_xlabel('mean(control) / mean(pathnet) task-2 generations, log scale\n'
+                        '(>1: PathNet needs fewer generations than the control)')
+    caps = sorted({c['cap'] for c in cells})
+    log_axis(mean_ax, min(gens) / 1.5, max(gens + caps) * 1.5, GENERATION_TICKS)
+    for cap in caps:
+        mean_ax.axvline(cap, color='tab:red', ls=':', lw=1)
+    mean_ax.set_xlabel('mean task-2 generations to the level, log scale\n'
+                       '(restricted mean at the cap, red line, when runs are censored)')
+    ratio_ax.set_yticks(ys)
+    ratio_ax.set_yticklabels(names, fontsize=8)
+    ratio_ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    thresholds = {th for c in cells for th in c['threshold']}
+    ratio_ax.set_title('control/pathnet, 95%% paired bootstrap CIs; * significant after Holm '
+                       'over %d tests' % m, fontsize=10)
+    mean_ax.set_title('mean task-2 generations per control', fontsize=10)
+    handles = [Line2D([], [], marker=style[k][0], color=style[k][1], ls='', label=k)
+               for k in ['pathnet'] + controls]
+    handles.append(Line2D([], [], marker='o', color='0.3', mfc='white', ls='',
+                          label='hollow: runs censored at the cap (cN: N runs of the pair)'))
+    fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=8)
     fig.suptitle('When does PathNet transfer? Binary MNIST 5v6 \u2192 6v7, paired by seed; '
-                 'bars: 95% paired bootstrap CIs')
+                 'levels: the run\'s threshold (%s), training fitness 0.95/0.98%s'
+                 % ('/'.join(sorted(thresholds)), ', held-out validation' * (
+                     len(levels) > len(LEVELS))))
     return fig
 
 
@@ -135,8 +340,10 @@ def main(argv=None):
     plt.switch_backend('Agg')
     try:
         cells = [cell(path, args.bootstrap) for path in args.logs]
-        text = table(cells)
-        save(plot(cells), args.out, rect=(0, 0, 1, 0.95))
+        text = table(cells, args.bootstrap)
+        fig = plot(cells)
+        height = fig.get_size_inches()[1]   # the legend and title take fixed inches
+        save(fig, args.out, rect=(0, 0.35 / height, 1, 1 - 0.4 / height))
     except ERRORS as e:
         print('error: %s' % e, file=sys.stderr)
         return 1

@@ -6,7 +6,6 @@ task 1's test accuracy after task 2 (forgetting). From binary_mnist_pathnet.py's
     python plot_transfer.py [LOG ...] [-o OUT.png] [--settings S] [--bootstrap 10000]
                             [--seed 0] [--show]
 """
-import math
 import sys
 from collections import Counter
 
@@ -15,15 +14,12 @@ import numpy as np
 
 from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
 from results_log import log_files
+from stats import bootstrap_ratio, censored_count, mean_ci, paired, ratio_bound
 
 DEFAULT_OUT = 'results/transfer.png'
 CONTROLS = ('pathnet', 'scratch', 'finetune')
 INTS = ('seed', 'task1_generations', 'task2_generations', 'task1_converged', 'task2_converged')
 GENERATIONS = 'task-2 generations (tournaments)'
-# Student's t, 97.5% quantile, for 1..30 degrees of freedom: NumPy has no t distribution.
-T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
 def parse_args(argv=None):
@@ -80,33 +76,6 @@ def select(rows, settings):
     return table, len(chosen) - kept, len(rows) - len(chosen)
 
 
-def paired(a, b):
-    """Indices into a and b of the seeds run under both conditions, in the same order."""
-    common = np.intersect1d(a['seed'], b['seed'])
-    return np.searchsorted(a['seed'], common), np.searchsorted(b['seed'], common)
-
-
-def mean_ci(x):
-    """Mean and the half-width of its 95% t-interval (None from a single run)."""
-    if len(x) < 2:
-        return x.mean(), None
-    df = len(x) - 1
-    # Beyond the table, the Cornish-Fisher expansion is within 0.001 of t.
-    t = T975[df - 1] if df <= 30 else 1.959964 + 2.372234 / df + 2.822445 / df ** 2
-    return x.mean(), t * x.std(ddof=1) / math.sqrt(len(x))
-
-
-def bootstrap_ratio(control, pathnet, resamples, seed):
-    """mean(control)/mean(pathnet) and mean(control - pathnet), each with a 95% percentile
-    CI. Seeds are resampled as pairs: a seed's two runs share task 1, so they are not
-    independent, and keeping them together removes the seed-to-seed variation."""
-    idx = np.random.default_rng(seed).integers(0, len(control), size=(resamples, len(control)))
-    ratios = control[idx].mean(axis=1) / pathnet[idx].mean(axis=1)
-    diffs = (control - pathnet)[idx].mean(axis=1)
-    return (control.mean() / pathnet.mean(), np.percentile(ratios, [2.5, 97.5]),
-            (control - pathnet).mean(), np.percentile(diffs, [2.5, 97.5]))
-
-
 def compare(table, c, resamples, seed):
     """PathNet's speed-up over control c, or why it cannot be given."""
     if 'pathnet' not in table or c not in table:
@@ -131,19 +100,13 @@ def compare(table, c, resamples, seed):
     nc, np_ = a['censored'][ia].sum(), p['censored'][ip].sum()
     if nc or np_:   # each mean is a lower bound; so is their ratio only if pathnet's is exact
         out.append('  censored among these: %s %d, pathnet %d: the ratio is %s' % (
-            c, nc, np_, 'a lower bound' if not np_ else 'an upper bound' if not nc
-            else 'biased either way'))
+            c, nc, np_, {'lower': 'a lower bound', 'upper': 'an upper bound'}.get(
+                ratio_bound(nc, np_), 'biased either way')))
     differ = sum(a['task1'][i] != p['task1'][j] for i, j in zip(ia, ip))
     if differ:
         out.append("  warning: task 1 (generations, path) differs from pathnet's for %d of "
                    'these seeds: not the same task-1 run, so not truly paired' % differ)
     return out
-
-
-def censored_count(table):
-    """Runs whose task 2 did not converge, and the cap they are counted at."""
-    capped = [t['g2'][t['censored']] for t in table.values()]
-    return sum(map(len, capped)), int(max(g.max(initial=0) for g in capped))
 
 
 def summary(table, settings, n_logs, duplicates, skipped, resamples, seed):

@@ -12,6 +12,7 @@ sys.path.insert(0, REPO)
 
 import plot_overlap  # noqa: E402
 import conftest  # noqa: E402
+import stats  # noqa: E402
 
 HEADER = ('timestamp,seed,control,task1,task2,task1_generations,task2_generations,overlap,'
           'task1_converged,task2_converged,task1_fitness,task2_fitness,task1_test_accuracy,'
@@ -32,7 +33,7 @@ def write_log(path, rows, header=HEADER):
 
 def without_replacement(L, M, N):
     """What a wrong model (N distinct modules per layer) would give."""
-    comb = plot_overlap.comb
+    comb = stats.comb
     layer = [comb(N, i) * comb(M - N, N - i) / comb(M, N) for i in range(N + 1)]
     dist = np.array([1.0])
     for _ in range(L):
@@ -42,7 +43,7 @@ def without_replacement(L, M, N):
 
 @pytest.mark.parametrize('L,M,N', [(1, 1, 1), (1, 2, 1), (3, 10, 3), (4, 5, 5), (2, 20, 4)])
 def test_chance_distribution_sums_to_one(L, M, N):
-    dist = plot_overlap.chance_distribution(L, M, N)
+    dist = stats.chance_distribution(L, M, N)
     assert len(dist) == L * N + 1
     assert dist.min() >= 0
     assert dist.sum() == pytest.approx(1, abs=1e-12)
@@ -50,12 +51,12 @@ def test_chance_distribution_sums_to_one(L, M, N):
 
 def test_chance_by_hand():
     # One gene from two modules: the paths agree half of the time.
-    assert plot_overlap.chance_distribution(1, 2, 1) == pytest.approx([0.5, 0.5])
+    assert stats.chance_distribution(1, 2, 1) == pytest.approx([0.5, 0.5])
     # Two genes from two modules: a layer is {0} or {1} (1/4 each) or {0, 1} (1/2).
     # Overlap 0 only for {0} vs {1}: 2/16; overlap 2 only for {0,1} twice: 1/4.
-    assert plot_overlap.chance_distribution(1, 2, 2) == pytest.approx([1 / 8, 5 / 8, 1 / 4])
+    assert stats.chance_distribution(1, 2, 2) == pytest.approx([1 / 8, 5 / 8, 1 / 4])
     # A single module: always on both paths.
-    assert plot_overlap.chance_distribution(3, 1, 1) == pytest.approx([0, 0, 0, 1])
+    assert stats.chance_distribution(3, 1, 1) == pytest.approx([0, 0, 0, 1])
 
 
 def test_chance_matches_enumeration():
@@ -65,13 +66,13 @@ def test_chance_matches_enumeration():
         k = sum(len(set(a[l * N:(l + 1) * N]) & set(b[l * N:(l + 1) * N])) for l in range(L))
         counts[k] = counts.get(k, 0) + 1
     exact = [float(Fraction(counts.get(k, 0), M ** (2 * L * N))) for k in range(L * N + 1)]
-    assert plot_overlap.chance_distribution(L, M, N) == pytest.approx(exact, abs=1e-12)
+    assert stats.chance_distribution(L, M, N) == pytest.approx(exact, abs=1e-12)
 
 
 def test_chance_matches_simulation_and_not_the_wrong_model():
     L, M, N = 3, 10, 3
-    exact = plot_overlap.chance_distribution(L, M, N)
-    simulated = plot_overlap.simulate_overlap(L, M, N, pairs=200_000, seed=0)
+    exact = stats.chance_distribution(L, M, N)
+    simulated = stats.simulate_overlap(L, M, N, pairs=200_000, seed=0)
     assert simulated.sum() == pytest.approx(1)
     # Each frequency has a standard error of at most 0.0012: 0.006 is 5 of them.
     assert np.abs(simulated - exact).max() < 0.006
@@ -81,13 +82,13 @@ def test_chance_matches_simulation_and_not_the_wrong_model():
 
 
 def test_p_value_both_tails():
-    dist = plot_overlap.chance_distribution(3, 10, 3)
-    p = plot_overlap.chance_p_value
+    dist = stats.chance_distribution(3, 10, 3)
+    p = stats.chance_p_value
     assert p(np.array([0]), dist) == pytest.approx((dist[0], 1))
     assert p(np.array([4]), dist) == pytest.approx((dist[:5].sum(), dist[4:].sum()))
     assert p(np.array([9] * 20), dist)[1] < 1e-50 and p(np.array([0] * 20), dist)[0] < 1e-17
     # Two pairs of one-gene, two-module paths: the summed overlap is 0, 1, 2 with 1/4, 1/2, 1/4.
-    half = plot_overlap.chance_distribution(1, 2, 1)
+    half = stats.chance_distribution(1, 2, 1)
     assert p(np.array([0, 1]), half) == pytest.approx((3 / 4, 3 / 4))
     assert p(np.array([0, 0]), half) == pytest.approx((1 / 4, 1))
 
@@ -96,8 +97,8 @@ def test_reference_study_is_lower_than_chance(capsys):
     # The README quotes 4e-5 for the committed study: evolution avoids frozen modules.
     log = os.path.join(REPO, 'results', 'reference', 'binary_mnist_pathnet.csv')
     rows, _ = plot_overlap.select(plot_overlap.read_rows([log]), 'pathnet', [log])
-    lower, upper = plot_overlap.chance_p_value(np.array([r['overlap'] for r in rows]),
-                                               plot_overlap.chance_distribution(3, 10, 3))
+    lower, upper = stats.chance_p_value(np.array([r['overlap'] for r in rows]),
+                                        stats.chance_distribution(3, 10, 3))
     assert len(rows) == 200 and '%.1g' % lower == '4e-05' and upper > 0.9999
     assert capsys.readouterr().err == ''
 
@@ -178,9 +179,9 @@ def test_bad_log_subprocess_has_no_traceback(tmp_path):
 def test_title_gives_both_tails(tmp_path):
     rows = plot_overlap.read_rows([write_log(tmp_path / 'a.csv', [
         row(seed=s, overlap=o) for s, o in enumerate([0, 0, 1, 0])])])
-    t = plot_overlap.tabulate(rows, plot_overlap.chance_distribution(3, 10, 3))
+    t = plot_overlap.tabulate(rows, stats.chance_distribution(3, 10, 3))
     title = plot_overlap.plot_overlap_histogram(t).axes[0].get_title()
-    lower, upper = plot_overlap.chance_p_value(np.array([0, 0, 1, 0]), t['chance'])
+    lower, upper = stats.chance_p_value(np.array([0, 0, 1, 0]), t['chance'])
     assert ('P(mean \u2264 0.25) = %.2g (lower tail), P(mean \u2265 0.25) = %.2g (upper tail)'
             % (lower, upper)) in title
     assert lower < 0.01 < 0.99 < upper

@@ -1,6 +1,10 @@
 """plot_study.py: the study's speed-ups per cell, at the threshold and at 0.95/0.98."""
 import csv
+import re
 
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 import pytest
 
@@ -75,3 +79,166 @@ def test_a_cell_without_three_paired_controls_is_one_line_error(tmp_path, capsys
                      controls=('pathnet', 'scratch'))
     err = one_line_error(plot_study.main, capsys, [log, '-o', str(tmp_path / 'x.png')])
     assert 'fewer than 2 seeds' in err and 'c.csv' in err
+
+
+# ---------------------------------------------------------------------------
+# Censoring, Holm, other controls and levels, the figure (issue 18).
+
+def write_runs(path, runs, extra=(), settings='--tournament=shared'):
+    """A log of the given runs: dicts of control, seed, g2 and optionally converged (c2),
+    gen95, gen98 and any column of extra ('' = never reached)."""
+    columns = list(COLUMNS) + list(extra)
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(columns)
+        for run in runs:
+            row = dict.fromkeys(columns, '')
+            row.update(timestamp='2026-11-29T00:00:00Z', task1='5v6', task2='6v7',
+                       task1_generations=100, overlap=2, task1_converged=1,
+                       task1_fitness='0.9988', task2_fitness='0.9988',
+                       task1_test_accuracy='0.93', task2_test_accuracy='0.97',
+                       task1_path='1|2|3', task2_path='1|2|3', L=3, M=10, N=3, seconds='1.0',
+                       settings=settings, task1_diverged=0, task2_diverged=0)
+            row.update({'control': run['control'], 'seed': run['seed'],
+                        'task2_generations': run['g2'], 'task2_converged': run.get('c2', 1),
+                        'task2_gen_0.95': run.get('gen95', 5),
+                        'task2_gen_0.98': run.get('gen98', 9)})
+            row.update({c: run[c] for c in extra if c in run})
+            w.writerow([row[c] for c in columns])
+    return str(path)
+
+
+def test_censored_pairs_get_the_sign_test_and_restricted_means_at_the_logs_cap(tmp_path,
+                                                                             capsys):
+    # The cap is the settings' --max_steps (300); a run that never converged counts there,
+    # also one that diverged early (seed 5 of scratch: 37 generations, not converged).
+    pathnet = [(100, 1), (300, 0), (300, 0), (120, 1), (80, 1), (90, 1)]
+    scratch = [(300, 0), (300, 0), (200, 1), (120, 1), (60, 1), (37, 0)]
+    runs = [dict(control=c, seed=s, g2=g, c2=ok) for c, gs in (('pathnet', pathnet),
+                                                                 ('scratch', scratch))
+            for s, (g, ok) in enumerate(gs)]
+    runs += [dict(control='finetune', seed=s, g2=50) for s in range(6)]
+    log = write_runs(tmp_path / 'capped.csv', runs,
+                     settings='--max_steps=300 --tournament=shared')
+    cell = plot_study.cell(log, 500)
+    t = cell['tests']['', 'scratch']
+    assert cell['cap'] == 300 and t['censored'] == (3, 2)
+    # scratch first: seeds 2, 4; pathnet first: 0, 5; ties: 1 (both capped), 3 (equal)
+    assert t['sign'] == (2, 2, 2, 1.0)
+    assert t['means'] == pytest.approx(((300 + 300 + 200 + 120 + 60 + 300) / 6,
+                                        (100 + 300 + 300 + 120 + 80 + 90) / 6))
+    assert cell['ratios']['', 'scratch'][2] == 5
+    assert plot_study.main([log, '-o', str(tmp_path / 's.png'), '--bootstrap', '500']) == 0
+    out = capsys.readouterr().out
+    assert ('c: threshold scratch/pathnet: censored at the cap of 300: scratch 3, pathnet 2 of 6; '
+            'restricted means (RMST) at the cap: scratch 213.3, pathnet 165.0 (not a bound: '
+            'both sides are censored)') in out
+    assert ('sign test (who reached it first): control first 2, pathnet first 2, ties 2, '
+            'p=1') in out
+    assert ('c: threshold finetune/pathnet: censored at the cap of 300: finetune 0, pathnet 2 '
+            'of 6; restricted means (RMST) at the cap: finetune 50.0, pathnet 165.0 (an upper '
+            'bound on the uncapped ratio: only pathnet is censored)') in out
+    assert 'c: 0.95' not in out                       # nothing censored at 0.95
+    assert 'with censored runs on both sides, not a bound' in out and 'then a bound' not in out
+
+
+def test_holm_runs_over_the_whole_table():
+    def fake(name, p):
+        return {'name': name, 'levels': ('',), 'controls': ['scratch'],
+                'tests': {('', 'scratch'): {'p': p}}}
+    # Each alone passes 0.05; the family of two needs 0.025 for the smaller.
+    cells = [fake('a', 0.03), fake('b', 0.04)]
+    assert plot_study.correct(cells) == 2
+    assert [c['tests']['', 'scratch']['holm'] for c in cells] == [False, False]
+    cells = [fake('a', 0.02), fake('b', 0.04)]
+    plot_study.correct(cells)
+    assert [c['tests']['', 'scratch']['holm'] for c in cells] == [True, True]
+    assert cells[0]['tests']['', 'scratch']['p_holm'] == pytest.approx(0.04)
+
+
+def test_a_ci_excluding_1_is_starred_only_if_holm_rejects_it(tmp_path, capsys):
+    n = 6
+    g2 = {'pathnet': [100] * n, 'scratch': [200] * n, 'finetune': [100] * n}
+    log = write_cell(tmp_path / 'c.csv', g2, {c: [10] * n for c in g2})
+    # 60 resamples: p is at least 2/61 = 0.033 > 0.05/6: no test can pass Holm.
+    assert plot_study.main([log, '-o', str(tmp_path / 'a.png'), '--bootstrap', '60']) == 0
+    out = capsys.readouterr().out
+    assert '2.00 [2.00, 2.00] p=0.033' in out and '*' not in out.replace('* =', '')
+    assert "over all 6 ratio tests of this table" in out
+    assert "above Holm's smallest threshold 0.0083, so nothing can pass it" in out
+    assert plot_study.main([log, '-o', str(tmp_path / 'b.png'), '--bootstrap', '999']) == 0
+    out = capsys.readouterr().out
+    assert '2.00 [2.00, 2.00]* p=0.002' in out and '1.00 [1.00, 1.00] p=1' in out
+    assert 'nothing can pass' not in out
+
+
+def test_other_controls_and_validation_levels_are_reported(tmp_path, capsys):
+    extra = ('task2_val_gen_0.90', 'task2_val_gen_0.85')
+    runs = []
+    for s in range(4):
+        runs += [dict(control='pathnet', seed=s, g2=100, **{extra[0]: 20, extra[1]: 10}),
+                 dict(control='scratch', seed=s, g2=200, **{extra[0]: 40, extra[1]: 10}),
+                 dict(control='finetune', seed=s, g2=50, **{extra[0]: '', extra[1]: 10})]
+        if s < 3:
+            runs.append(dict(control='finetune_reinit', seed=s, g2=300))
+        if s < 1:
+            runs.append(dict(control='pathnet_noreinit', seed=s, g2=100))
+    log = write_runs(tmp_path / 'new.csv', runs, extra)
+    cell = plot_study.cell(log, 200)
+    assert cell['levels'] == ('', '0.95', '0.98', 'val_0.85', 'val_0.90')
+    assert cell['controls'] == ['scratch', 'finetune', 'pathnet_noreinit', 'finetune_reinit']
+    assert cell['ratios']['val_0.90', 'scratch'][0] == pytest.approx(2)
+    # never reached: counted at the default cap of 1000, and censored
+    assert cell['ratios']['val_0.90', 'finetune'][0] == pytest.approx(1000 / 20)
+    assert cell['ratios']['val_0.90', 'finetune'][2] == 4
+    assert cell['ratios']['', 'finetune_reinit'][0] == pytest.approx(3)
+    assert cell['tests']['', 'finetune_reinit']['n'] == 3
+    assert cell['tests']['', 'pathnet_noreinit'] is None      # one seed: no test
+    assert plot_study.main([log, '-o', str(tmp_path / 'n.png'), '--bootstrap', '200']) == 0
+    out = capsys.readouterr().out
+    assert 'finetune_reinit/pathnet' in out and 'pathnet_noreinit/pathnet' in out
+    assert 'val 0.90' in out and 'val 0.85' in out
+    assert '3.00 [3.00, 3.00] p=0.01 n=3' in out and 'fewer than 2 paired seeds' in out
+    # 5 levels x 3 testable controls
+    assert 'over all 15 ratio tests' in out
+    # An old log (no validation columns, two controls) in the same table: no such levels.
+    old = write_cell(tmp_path / 'old.csv', {c: [100, 110, 120] for c in plot_study.CORE +
+                                            ('pathnet',)}, {c: [5, 5, 5] for c in
+                                                            plot_study.CORE + ('pathnet',)})
+    assert plot_study.cell(old, 100)['levels'] == plot_study.LEVELS
+    assert plot_study.main([old, log, '-o', str(tmp_path / 'm.png'), '--bootstrap', '200']) == 0
+    out = capsys.readouterr().out
+    assert '(not run)' in out and 'over all 21 ratio tests' in out
+
+
+def test_the_figure_has_a_log_ratio_axis_censoring_and_generations(tmp_path):
+    n = 8
+    g2 = {'pathnet': [100] * n, 'scratch': [200] * n, 'finetune': [50] * n}
+    gen95 = {'pathnet': [10] * n, 'scratch': [''] * 3 + [10] * (n - 3), 'finetune': [10] * n}
+    cells = [plot_study.cell(write_cell(tmp_path / 'c.csv', g2, gen95), 2000)]
+    plot_study.table(cells, 2000)
+    fig = plot_study.plot(cells)
+    ratio_ax, mean_ax = fig.axes
+    assert ratio_ax.get_xscale() == 'log' and mean_ax.get_xscale() == 'log'
+    lo, hi = ratio_ax.get_xlim()
+    assert lo * hi == pytest.approx(1)                 # 0.5 as far from 1 as 2
+    ticks, labels = ratio_ax.get_xticks(), [t.get_text() for t in ratio_ax.get_xticklabels()]
+    assert '1' in labels and all(re.fullmatch(r'[0-9.]+', t) for t in labels), labels
+    assert sorted(ticks) == pytest.approx(sorted(1 / ticks))   # as many below 1 as above
+    narrow = [plot_study.cell(write_cell(tmp_path / 'd.csv', g2, {c: [10] * n for c in g2}),
+                              200)]
+    plain = plot_study.plot(narrow).axes[0]                  # a narrower range: 0.5, 1, 2
+    assert {'0.5', '1', '2'} <= {t.get_text() for t in plain.get_xticklabels()}
+    plt.close(plain.figure)
+    assert '1000' in [t.get_text() for t in mean_ax.get_xticklabels()]
+    texts = [t.get_text() for t in ratio_ax.texts]
+    assert 'c3' in texts and texts.count('*') == 4     # scratch @0.95: 3 censored runs
+    hollow = [line for line in ratio_ax.lines if line.get_markerfacecolor() == 'white']
+    assert len(hollow) == 1 and hollow[0].get_xdata()[0] == pytest.approx(1000 * 3 / 8 / 10 +
+                                                                          50 / 80)
+    # The means: pathnet, scratch and finetune at each of 3 levels; scratch @0.95 hollow.
+    points = [(line.get_xdata()[0], line.get_markerfacecolor() == 'white')
+              for line in mean_ax.lines if line.get_marker() in 'Dos']
+    assert (100, False) in points and (200, False) in points and (50, False) in points
+    assert len(points) == 9 and [p for p in points if p[1]] == [((3 * 1000 + 5 * 10) / 8, True)]
+    plt.close(fig)

@@ -10,6 +10,7 @@ sys.path.insert(0, REPO)
 
 import plot_transfer  # noqa: E402
 import conftest  # noqa: E402
+import stats  # noqa: E402
 
 HEADER = ('timestamp,seed,control,task1,task2,task1_generations,task2_generations,overlap,'
           'task1_converged,task2_converged,task1_fitness,task2_fitness,task1_test_accuracy,'
@@ -39,7 +40,7 @@ def is_png(path):
 
 
 def test_known_ratio_is_exactly_two_with_a_collapsed_ci(tmp_path, capsys):
-    ratio, ci, diff, dci = plot_transfer.bootstrap_ratio(
+    ratio, ci, diff, dci = stats.bootstrap_ratio(
         np.full(6, 200.0), np.full(6, 100.0), 10000, 0)
     assert ratio == 2 and list(ci) == [2, 2]
     assert diff == 100 and list(dci) == [100, 100]
@@ -63,12 +64,12 @@ def test_noisy_bootstrap_contains_the_truth_and_is_seeded():
     rng = np.random.default_rng(1)
     pathnet = rng.uniform(50, 150, 40).round()
     control = (1.5 * rng.uniform(50, 150, 40)).round()   # true ratio of means: 1.5
-    ratio, ci, diff, dci = plot_transfer.bootstrap_ratio(control, pathnet, 10000, 7)
+    ratio, ci, diff, dci = stats.bootstrap_ratio(control, pathnet, 10000, 7)
     assert ci[0] < 1.5 < ci[1] and ci[0] < ratio < ci[1] and ci[1] - ci[0] < 0.6
     assert dci[0] < 50 < dci[1]
-    again = plot_transfer.bootstrap_ratio(control, pathnet, 10000, 7)
+    again = stats.bootstrap_ratio(control, pathnet, 10000, 7)
     assert list(again[1]) == list(ci) and list(again[3]) == list(dci)
-    other = plot_transfer.bootstrap_ratio(control, pathnet, 10000, 8)
+    other = stats.bootstrap_ratio(control, pathnet, 10000, 8)
     assert list(other[1]) != list(ci)
 
 
@@ -84,7 +85,7 @@ def test_pairing_uses_only_seeds_in_both_conditions(tmp_path, capsys):
     assert 'finetune/pathnet: 3.00 over 1 paired seeds; no CI from a single seed' in out
     assert "task 1 (generations, path) differs from pathnet's for 1 of these seeds" in out
     pathnet, scratch = {'seed': np.array([0, 1, 2, 3, 4])}, {'seed': np.array([2, 3, 4, 5, 6])}
-    ia, ib = plot_transfer.paired(pathnet, scratch)
+    ia, ib = stats.paired(pathnet, scratch)
     assert list(pathnet['seed'][ia]) == list(scratch['seed'][ib]) == [2, 3, 4]
 
 
@@ -181,11 +182,11 @@ def test_bad_log_subprocess_has_no_traceback(tmp_path):
 @pytest.mark.parametrize('n', [2, 31, 200])
 def test_t_interval(n):
     x = np.arange(n, dtype=float)
-    mean, half = plot_transfer.mean_ci(x)
+    mean, half = stats.mean_ci(x)
     assert mean == pytest.approx((n - 1) / 2)
     t = {2: 12.706, 31: 2.0423, 200: 1.9720}[n]
     assert half == pytest.approx(t * x.std(ddof=1) / np.sqrt(n), rel=1e-3)
-    assert plot_transfer.mean_ci(np.array([5.0]))[1] is None
+    assert stats.mean_ci(np.array([5.0]))[1] is None
 
 
 def test_nothing_converged_is_drawn_at_the_cap_and_said(tmp_path, capsys):

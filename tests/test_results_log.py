@@ -295,3 +295,19 @@ def test_merge_refuses_with_one_line(tmp_path, capsys):
         assert out == '' and err.startswith('error: ') and err.count('\n') == 1, err
         assert what in err, err
     assert open(dest).read() == before
+
+
+def test_parse_settings_reads_the_settings_column():
+    parse = results_log.parse_settings
+    assert parse('') == {} and parse('   ') == {}
+    assert parse('--T=20 --learning_rate=0.01') == {'T': '20', 'learning_rate': '0.01'}
+    assert parse(' --max_steps=500 ') == {'max_steps': '500'}
+    # A value may hold '=' or spaces (only a word starting with -- starts a flag).
+    assert parse('--a=b=c --name=two words --x=') == {'a': 'b=c', 'name': 'two words', 'x': ''}
+
+
+@pytest.mark.parametrize('text', ['T=20', 'abc=1', '--T', '--=3', '--a=1 --a=2', 'x --T=1'])
+def test_parse_settings_refuses_what_is_not_flags(text):
+    with pytest.raises(LogError) as e:
+        results_log.parse_settings(text)
+    assert str(e.value).startswith('cannot read the settings %r' % text)
