@@ -20,7 +20,8 @@ import numpy as np
 
 import input_data
 import results_log
-from results_log import LEVELS
+from report import Report
+from results_log import LEVELS, VAL_LEVELS
 
 # Not in the settings column: flags that change where output goes or how
 # fast, never what is computed, and those with columns of their own.
@@ -88,8 +89,18 @@ def parse_args(argv=None):
     p.add_argument('--aggregate', choices=['sum', 'mean'], default='sum',
                    help='how a layer combines its active modules')
     p.add_argument('--control', choices=results_log.CONTROLS, default='pathnet',
-                   help='task 2: freeze task 1\'s path (pathnet), start from a fresh network '
-                        '(scratch), or from all of task 1\'s weights, nothing frozen (finetune)')
+                   help='what task 2 starts from: task 1\'s path frozen, every other module '
+                        're-initialised (pathnet) or kept (pathnet_noreinit); nothing frozen, '
+                        'every module kept (finetune) or only task 1\'s path (finetune_reinit); '
+                        'a fresh network (scratch)')
+    p.add_argument('--task1_generations', type=positive, default=None,
+                   help='train task 1 for exactly this many generations instead of until '
+                        'the threshold (it is then recorded as converged if a winner reached '
+                        'the threshold on the way); task 1\'s path is the last winner\'s')
+    p.add_argument('--val_every', type=int, default=5,
+                   help='generations between evaluations of the winner on the task\'s '
+                        'held-out validation images (also at the end of each task; 0: only '
+                        'there); the first generation reaching each level is recorded')
     seed = p.add_mutually_exclusive_group()
     seed.add_argument('--seed', type=int, default=None,
                       help='random seed; when not given, one is drawn and logged')
@@ -119,6 +130,8 @@ def parse_args(argv=None):
         p.error('--learning_rate must be positive')
     if args.threads < 0:
         p.error('--threads must be 0 or more')
+    if args.val_every < 0:
+        p.error('--val_every must be 0 or more')
     if args.seeds is None:
         if args.seed is None:
             args.seed = int.from_bytes(os.urandom(4), 'little') >> 1
@@ -157,22 +170,26 @@ def check_writable(path, folder=False):
 
 
 def start_masks(control, task, path1, shape):
-    """(keep, frozen) [L, M] for the start of a task: the modules that keep
-    their weights (the rest are re-initialised) and the frozen ones.
-    Task 2 under pathnet keeps and freezes task 1's path; scratch starts
-    from a fresh network; finetune keeps every module, freezing none."""
-    none = np.zeros(shape, np.float32)
-    if task == 0 or control == 'scratch':
+    """(keep, frozen) [L, M] at the start of a task: the modules that keep their
+    weights (the rest are re-initialised) and the frozen ones. Task 1 starts from a
+    fresh network; task 2 from what its control says of task 1's path and of every
+    other module."""
+    none, every = np.zeros(shape, np.float32), np.ones(shape, np.float32)
+    if task == 0:
         return none, none
-    if control == 'finetune':
-        return np.ones(shape, np.float32), none
-    return path1, path1
+    return {'pathnet': (path1, path1),             # the path frozen, the rest fresh
+            'pathnet_noreinit': (every, path1),    # the path frozen, the rest kept
+            'finetune': (every, none),             # everything kept, nothing frozen
+            'finetune_reinit': (path1, none),      # the path kept, trainable; the rest fresh
+            'scratch': (none, none)}[control]
 
 
 class TaskResult:
-    def __init__(self, generations, converged, diverged, mask, fitness, reached):
+    def __init__(self, generations, converged, diverged, mask, fitness, reached,
+                 val_accuracy, val_reached):
         self.generations, self.converged, self.diverged = generations, converged, diverged
         self.mask, self.fitness, self.reached = mask, fitness, reached
+        self.val_accuracy, self.val_reached = val_accuracy, val_reached
 
 
 class Experiment:
@@ -188,6 +205,7 @@ class Experiment:
             np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(5))
         # The population's module usage, for --path_history; written with the row.
         self.history = [] if args.path_history else None
+        self.validation = None   # each task's held-out images and labels (experiment())
 
 
 def build():
@@ -200,10 +218,14 @@ def build():
 
 def evolve(net, sess, ex, task, frozen, batcher):
     """One task: tournaments on a fresh random population until a winner's
-    fitness reaches the threshold, the network diverges (a non-finite loss)
-    or max_steps generations are played."""
+    fitness reaches the threshold (task 1 with --task1_generations: for exactly
+    that many generations), the network diverges (a non-finite loss) or
+    max_steps generations are played. The winner is evaluated on the task's
+    held-out validation images every --val_every generations and at the end."""
     from pathnet import random_population, mutate, path_mask
     args, rng = ex.args, ex.evo_rng
+    fixed = args.task1_generations if task == 0 else None
+    cap = fixed or args.max_steps
     population = random_population(rng, args.candi, args.L, args.M, args.N)
     images_per_candidate = args.T * args.batch_size
     # shared: each candidate trains on minibatches of its own.
@@ -215,8 +237,16 @@ def evolve(net, sess, ex, task, frozen, batcher):
             counts = sum(path_mask(p, args.M) for p in population).astype(int)
             ex.history.append({'seed': ex.seed, 'task': task + 1, 'generation': generation,
                                'population': args.candi, 'counts': counts.tolist()})
-    best, start, reached = 0.0, time.time(), {}
-    for generation in range(1, args.max_steps + 1):
+
+    def validate(generation, mask):
+        accuracy = net.evaluate(sess, task, mask, *ex.validation[task])
+        ex.report.validation(task, generation, accuracy)
+        for level in VAL_LEVELS:
+            if level not in val_reached and accuracy >= level:
+                val_reached[level] = generation
+        return accuracy
+    best, start, reached, val_reached, converged = 0.0, time.time(), {}, {}, False
+    for generation in range(1, cap + 1):
         ex.stop.check()
         pair = rng.choice(args.candi, size=2, replace=False)
         masks = np.stack([path_mask(population[i], args.M) for i in pair])
@@ -231,16 +261,21 @@ def evolve(net, sess, ex, task, frozen, batcher):
         if not finite:
             ex.report.diverged(ex.seed, task, generation)
             snapshot(generation)
-            return TaskResult(generation, False, True, masks[w], fitness[w], reached)
+            return TaskResult(generation, False, True, masks[w], fitness[w], reached,
+                              validate(generation, masks[w]), val_reached)
         for level in LEVELS:
             if level not in reached and fitness[w] >= level:
                 reached[level] = generation
         solved = fitness[w] >= args.threshold
-        if generation % args.history_every == 0 or solved or generation == args.max_steps:
+        converged = converged or solved
+        end = generation == cap or solved and not fixed
+        if end or args.val_every and generation % args.val_every == 0:
+            val_accuracy = validate(generation, masks[w])
+        if generation % args.history_every == 0 or end:
             snapshot(generation)
-        if solved:
-            return TaskResult(generation, True, False, masks[w], fitness[w], reached)
-    return TaskResult(args.max_steps, False, False, masks[w], fitness[w], reached)
+        if end:
+            return TaskResult(generation, converged, False, masks[w], fitness[w], reached,
+                              val_accuracy, val_reached)
 
 
 def experiment(net, sess, data, ex):
@@ -256,6 +291,11 @@ def experiment(net, sess, data, ex):
                                     train_noise, ex.data_rng) for a, b in tasks]
     test = [input_data.binary_task(data['test_images'], data['test_labels'], a, b,
                                    args.noise, ex.data_rng) for a, b in tasks]
+    # Held out from fitness; its noise drawn once, as the test images' (after
+    # theirs, so the other draws are those of a run without it).
+    ex.validation = [input_data.binary_task(data['validation_images'],
+                                            data['validation_labels'], a, b, args.noise,
+                                            ex.data_rng) for a, b in tasks]
     results = []
     sess.run(net.init)
     for task in (0, 1):
@@ -274,85 +314,6 @@ def experiment(net, sess, data, ex):
         ex.seed, args.control, settings(args), (args.L, args.M, args.N), tasks, results,
         accuracy, time.time() - started,
         datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), ex.provenance)
-
-
-class Report:
-    """Everything a run tells as it goes, in one place: the console lines (a line per
-    generation unless --quiet, each task's outcome, the 2017 summary line) and the
-    TensorBoard scalars of --log_dir (the two fitnesses and the best so far, per
-    generation; with several seeds, a folder per seed)."""
-
-    def __init__(self, args):
-        self.args, self.several, self.writer = args, len(args.seeds) > 1, None
-
-    def ready(self, imports, data, graph):
-        print('ready %.1fs after start: imports %.1fs, data %.1fs, graph %.1fs'
-              % (time.time() - STARTED, imports, data, graph), flush=True)
-
-    def experiment(self, k, seed):
-        if self.several:
-            print('experiment %d of %d: seed %d' % (k + 1, len(self.args.seeds), seed),
-                  flush=True)
-        if self.args.log_dir:
-            from pathnet import tf
-            self.writer = tf.summary.FileWriter(os.path.join(self.args.log_dir, 'seed%d' % seed)
-                                                if self.several else self.args.log_dir)
-
-    def generation(self, task, generation, fitness, best, seconds):
-        if self.writer:
-            from pathnet import tf
-            self.writer.add_summary(tf.Summary(value=[
-                tf.Summary.Value(tag='task%d/fitness_%s' % (task + 1, c), simple_value=f)
-                for c, f in zip('ab', fitness)] + [
-                tf.Summary.Value(tag='task%d/best' % (task + 1), simple_value=best)]),
-                generation)
-        if not self.args.quiet:
-            print('task %d  gen %4d  fitness %.4f %.4f  best %.4f  %6.1fs'
-                  % (task + 1, generation, fitness[0], fitness[1], best, seconds), flush=True)
-
-    def diverged(self, seed, task, generation):
-        print('warning: seed %d: task %d diverged at generation %d (non-finite loss); '
-              'recorded as not converged' % (seed, task + 1, generation),
-              file=sys.stderr, flush=True)
-
-    def task(self, task, classes, result):
-        print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s'
-              % (task + 1, classes[0], classes[1],
-                 'solved' if result.converged else
-                 'DIVERGED' if result.diverged else 'NOT solved',
-                 result.generations, result.fitness, results_log.path_text(result.mask)),
-              flush=True)
-
-    def accuracy(self, task, classes, accuracy):
-        print('task %d test accuracy (%d vs %d, winning path): %.4f'
-              % (task + 1, classes[0], classes[1], accuracy))
-
-    def end_experiment(self):
-        if self.writer:
-            self.writer.close()
-            self.writer = None
-
-    def failed(self, seed, error):
-        print('error: seed %d failed: %s: %s' % (seed, type(error).__name__, first_line(error)),
-              file=sys.stderr, flush=True)
-
-    def written(self, row):
-        print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
-              % (row['task1_generations'] + row['task2_generations'], row['task1_generations'],
-                 row['task2_generations'], row['overlap']), flush=True)
-
-    def seeds(self, done, failed):
-        if self.several:
-            print('seeds: %d done, %d failed%s' % (len(done), len(failed),
-                  ' (%s)' % ' '.join(map(str, failed)) if failed else ''), flush=True)
-
-
-def first_line(error):
-    """The informative line of an exception (TensorFlow's start with a
-    generic 'Graph execution error:')."""
-    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
-    lines = [l for l in lines if not l.endswith('execution error:')] or lines or ['']
-    return lines[0]
 
 
 def run(args, stop, done, failed):

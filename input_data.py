@@ -109,9 +109,10 @@ def mirrors_from_env():
 
 
 def load_mnist(data_dir, download_missing=True, mirrors=None):
-    """Returns {train,test}_{images,labels}; images uint8 [n, 784].
+    """Returns {train,validation,test}_{images,labels}; images uint8 [n, 784].
 
-    train is TF 1.x's training split (images 5,000..59,999)."""
+    train is TF 1.x's training split (images 5,000..59,999), validation its
+    validation split (training images 0..4,999)."""
     if os.path.exists(data_dir):
         # A folder we may not list looks empty: that is no reason to download.
         if not os.path.isdir(data_dir):
@@ -137,21 +138,26 @@ def load_mnist(data_dir, download_missing=True, mirrors=None):
             if labels.max() > 9:
                 raise MnistError('%s has label %d outside 0..9' % (name, labels.max()))
             out[key] = labels
+    # The validation split is held out: never used for fitness.
+    out['validation_images'] = out['train_images'][:VALIDATION_SIZE]
+    out['validation_labels'] = out['train_labels'][:VALIDATION_SIZE]
     out['train_images'] = out['train_images'][VALIDATION_SIZE:]
     out['train_labels'] = out['train_labels'][VALIDATION_SIZE:]
     return out
 
 
 def require_classes(data, classes, data_dir):
-    """A task needs images of both its classes in both splits: without them
+    """A task needs images of both its classes in every split: without them
     evolution would never end."""
-    for split in ('train', 'test'):
+    for split, (labels_file, where) in (
+            ('train', ('train_labels', ' (after the 5,000 validation images)')),
+            ('test', ('test_labels', '')),
+            ('validation', ('train_labels', ' (its first 5,000 images, the validation split)'))):
         labels = data[split + '_labels']
         for c in sorted(classes):
             if not (labels == c).any():
-                raise MnistError('class %d has no images in %s%s' % (
-                    c, os.path.join(data_dir, FILES[split + '_labels']),
-                    ' (after the 5,000 validation images)' if split == 'train' else ''))
+                raise MnistError('class %d has no images in %s%s'
+                                 % (c, os.path.join(data_dir, FILES[labels_file]), where))
 
 
 def salt_and_pepper(images, rate, rng):

@@ -34,7 +34,6 @@ Statistics (stats.py):
   first (pairs with both runs censored, or equal, are ties and dropped),
   with an exact two-sided binomial p (not part of the Holm family).
 """
-import csv
 import os
 import sys
 
@@ -46,7 +45,7 @@ from matplotlib.transforms import blended_transform_factory
 
 import stats
 from plot_common import ERRORS, PlotError, add_out, parser, read, save
-from results_log import log_files, parse_settings
+from results_log import parse_settings
 
 LEVELS = ('', '0.95', '0.98')    # '': the run's own threshold (task2_generations)
 VAL = 'task2_val_gen_'           # held-out validation levels: 'val_<level>'
@@ -79,16 +78,15 @@ def column(level):
     return 'task2_val_gen_' + level[4:] if level.startswith('val_') else 'task2_gen_' + level
 
 
-def val_levels(path):
-    """The validation levels every file of the log has a column for: read from the header
-    itself, since read_log gives columns a log lacks as ''."""
-    common = None
-    for f in log_files(path):
-        with open(f, newline='', encoding='utf-8') as text:
-            header = next(csv.reader(text), None)
-        if header:
-            common = set(header) if common is None else common & set(header)
-    found = [c[len(VAL):] for c in common or () if c.startswith(VAL)]
+def val_levels(rows):
+    """The held-out validation levels to report: those with a column, when every run of
+    the cell measured validation (a row of an older version has its validation columns
+    empty: unknown, not 'never reached'), and that some PathNet run reached (a level
+    nobody reached has no ratio to show)."""
+    if not rows or any(r.get('task2_val_accuracy', '') == '' for r in rows):
+        return ()
+    found = [c[len(VAL):] for c in rows[0] if c.startswith(VAL)
+             and any(r[c] != '' for r in rows if r['control'] == 'pathnet')]
     return tuple('val_' + v for v in sorted(found, key=lambda v: (len(v), v)))
 
 
@@ -126,7 +124,7 @@ def cell(path, resamples):
            'threshold': {s.get('threshold', THRESHOLD) for s in settings},
            'settings': ' '.join(sorted({r['settings'] for r in rows
                                         if r['control'] == 'pathnet'})) or '(defaults)',
-           'controls': ordered(set(by) - {'pathnet'}), 'levels': LEVELS + val_levels(path),
+           'controls': ordered(set(by) - {'pathnet'}), 'levels': LEVELS + val_levels(rows),
            'ratios': {}, 'tests': {}}
     for level in out['levels']:
         g, censored = zip(*[run(by['pathnet'][s], level, cap) for s in seeds])

@@ -22,8 +22,13 @@ from collections import defaultdict
 # Training-fitness levels: the first generation whose winner reached each is
 # recorded, so transfer can be read at several thresholds from the same runs.
 LEVELS = (0.95, 0.98, 0.99)
-# What task 2 starts from (the driver's --control); see the README.
-CONTROLS = ('pathnet', 'scratch', 'finetune')
+# Held-out accuracy levels: the first generation whose winner reached each on the
+# task's validation images (checked every --val_every generations). Fitness on
+# noisy training images measures memorising them too; these measure learning.
+VAL_LEVELS = (0.85, 0.90, 0.93, 0.95)
+# What task 2 starts from (the driver's --control; docs/algorithm.md): task 1's
+# path frozen or trainable, every other module kept or re-initialised.
+CONTROLS = ('pathnet', 'scratch', 'finetune', 'pathnet_noreinit', 'finetune_reinit')
 
 COLUMNS_V1 = ['timestamp', 'seed', 'control', 'task1', 'task2',
               'task1_generations', 'task2_generations', 'overlap',
@@ -37,7 +42,9 @@ COLUMNS_V2 = COLUMNS_V1 + ['task%d_diverged' % t for t in (1, 2)] + \
 # Provenance: which code and build made the row. The same seed gives other rows
 # on another TensorFlow or CPU (float rounding), so a row names its build.
 COLUMNS_V3 = COLUMNS_V2 + ['code_version', 'tensorflow', 'numpy']
-VERSIONS = [COLUMNS_V1, COLUMNS_V2, COLUMNS_V3]
+COLUMNS_V4 = COLUMNS_V3 + ['task%d_val_accuracy' % t for t in (1, 2)] + \
+    ['task%d_val_gen_%.2f' % (t, level) for t in (1, 2) for level in VAL_LEVELS]
+VERSIONS = [COLUMNS_V1, COLUMNS_V2, COLUMNS_V3, COLUMNS_V4]
 COLUMNS = VERSIONS[-1]
 HEADERS = {','.join(v): v for v in VERSIONS}
 KEY = ('seed', 'control', 'settings')   # one experiment: a seed is run once per condition
@@ -102,8 +109,9 @@ def make_row(seed, control, settings, shape, tasks, results, accuracy, seconds, 
              provenance):
     """The log's row of one experiment. shape: (L, M, N); tasks: the two class pairs;
     results: each task's outcome (generations, converged, diverged, fitness, mask: the
-    winning path [L, M], reached: {level: first generation}); accuracy: each winning
-    path's test accuracy; provenance: code_version, tensorflow and numpy."""
+    winning path [L, M], reached: {fitness level: first generation}, val_accuracy: the
+    winning path's, val_reached: {validation level: first generation}); accuracy: each
+    winning path's test accuracy; provenance: code_version, tensorflow and numpy."""
     row = dict(provenance)
     row.update({'timestamp': timestamp, 'seed': seed, 'control': control,
            'L': shape[0], 'M': shape[1], 'N': shape[2],
@@ -119,6 +127,9 @@ def make_row(seed, control, settings, shape, tasks, results, accuracy, seconds, 
         row['task%d_path' % t] = path_text(r.mask)
         for level in LEVELS:
             row['task%d_gen_%.2f' % (t, level)] = r.reached.get(level, '')
+        row['task%d_val_accuracy' % t] = '%.4f' % r.val_accuracy
+        for level in VAL_LEVELS:
+            row['task%d_val_gen_%.2f' % (t, level)] = r.val_reached.get(level, '')
     return row
 
 

@@ -1,10 +1,12 @@
-"""The paper's controls for task 2: pathnet (default), scratch, finetune."""
+"""The controls for task 2: pathnet (default), scratch, finetune (the paper's), and
+pathnet_noreinit, finetune_reinit (freezing apart from re-initialising)."""
 import csv
 
 import numpy as np
 import pytest
 
 import binary_mnist_pathnet as driver
+import results_log
 from test_graph import L, M, NO_FROZEN, batches, data, fresh, mask, module_state, net, state  # noqa: F401
 
 PATH1 = mask([0, 1], [2, 5], [3])
@@ -21,9 +23,16 @@ def test_start_masks():
     assert np.array_equal(keep, none) and np.array_equal(frozen, none)
     keep, frozen = driver.start_masks('finetune', 1, PATH1, (L, M))
     assert np.array_equal(keep, every) and np.array_equal(frozen, none)
+    keep, frozen = driver.start_masks('pathnet_noreinit', 1, PATH1, (L, M))
+    assert np.array_equal(keep, every) and np.array_equal(frozen, PATH1)
+    keep, frozen = driver.start_masks('finetune_reinit', 1, PATH1, (L, M))
+    assert np.array_equal(keep, PATH1) and np.array_equal(frozen, none)
+    for control in results_log.CONTROLS:
+        keep, frozen = driver.start_masks(control, 0, None, (L, M))
+        assert np.array_equal(keep, none) and np.array_equal(frozen, none)
 
 
-@pytest.mark.parametrize('control', ['pathnet', 'scratch', 'finetune'])
+@pytest.mark.parametrize('control', results_log.CONTROLS)
 def test_task2_start_and_training_per_control(net, data, control):  # noqa: F811
     sess = fresh(net, data)
     rng = np.random.default_rng(8)
@@ -39,7 +48,7 @@ def test_task2_start_and_training_per_control(net, data, control):  # noqa: F811
             kept = np.array_equal(end1[net.weights[l].name][m], start2[net.weights[l].name][m])
             if control == 'scratch':
                 assert not kept, (l, m)            # no module keeps task-1 weights
-            elif control == 'finetune':
+            elif control in ('finetune', 'pathnet_noreinit'):
                 assert kept, (l, m)                # every module starts where task 1 left it
             else:
                 assert kept == bool(PATH1[l, m]), (l, m)   # exactly the path is kept
@@ -51,7 +60,13 @@ def test_task2_start_and_training_per_control(net, data, control):  # noqa: F811
     for l, m in zip(*np.nonzero(PATH1)):
         same = all(np.array_equal(a, b) for a, b in zip(module_state(start2, net, l, m),
                                                          module_state(end2, net, l, m)))
-        assert same == (control == 'pathnet'), (l, m)
+        assert same == control.startswith('pathnet'), (l, m)   # frozen only there
+    # modules off the path, on task 2's paths: trained under every control
+    off = [(l, m) for l in range(L) for m in range(M) if not PATH1[l, m]
+           and not all(np.array_equal(a, b) for a, b in zip(module_state(start2, net, l, m),
+                                                           module_state(end2, net, l, m)))]
+    assert off, 'no module off task 1\'s path was trained'
+
 
 
 def test_same_seed_identical_task1_in_all_conditions(tmp_path, mnist_dir, capsys):

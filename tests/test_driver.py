@@ -75,8 +75,9 @@ class StubNet:
     """tournament() returns scripted (correct, winner, finite) and records
     what it was given, with the population as it stood at that moment."""
 
-    def __init__(self, script=(), populations=None):
+    def __init__(self, script=(), populations=None, val_script=()):
         self.script, self.calls, self.populations = list(script), [], populations
+        self.val_script, self.evaluations = list(val_script), []
 
     def tournament(self, sess, task, masks, frozen, batches, noise_seed):
         self.calls.append(dict(task=task, masks=np.array(masks), frozen=frozen,
@@ -90,6 +91,11 @@ class StubNet:
             correct, w, finite = ([1, 0], 0, True) if g % 3 else ([0, 1], 1, True)
         self.calls[-1]['winner'] = w
         return np.array(correct), w, finite
+
+    def evaluate(self, sess, task, mask, images, labels):
+        """The validation accuracy: scripted (val_script) or 0.5."""
+        self.evaluations.append((len(self.calls), task, np.array(mask)))
+        return self.val_script.pop(0) if self.val_script else 0.5
 
 
 class NoStop:
@@ -136,6 +142,7 @@ def evolve(net, args, rng=None, batcher=None, noise_rng=None, task=0):
     frozen = np.zeros((args.L, args.M), np.float32)
     ex = driver.Experiment(args, SilentReport(args), NoStop())
     ex.evo_rng, ex.noise_rng = rng, noise_rng or np.random.default_rng(7)
+    ex.validation = [('validation images, task %d' % t, 'labels') for t in (1, 2)]
     return driver.evolve(net, None, ex, task, frozen, batcher)
 
 

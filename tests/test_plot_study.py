@@ -87,7 +87,7 @@ def test_a_cell_without_three_paired_controls_is_one_line_error(tmp_path, capsys
 def write_runs(path, runs, extra=(), settings='--tournament=shared'):
     """A log of the given runs: dicts of control, seed, g2 and optionally converged (c2),
     gen95, gen98 and any column of extra ('' = never reached)."""
-    columns = list(COLUMNS) + list(extra)
+    columns = list(COLUMNS) + [c for c in extra if c not in COLUMNS]
     with open(path, 'w', newline='') as f:
         w = csv.writer(f, lineterminator='\n')
         w.writerow(columns)
@@ -104,6 +104,8 @@ def write_runs(path, runs, extra=(), settings='--tournament=shared'):
                         'task2_gen_0.95': run.get('gen95', 5),
                         'task2_gen_0.98': run.get('gen98', 9)})
             row.update({c: run[c] for c in extra if c in run})
+            if extra:      # the run measured validation
+                row['task2_val_accuracy'] = '0.9500'
             w.writerow([row[c] for c in columns])
     return str(path)
 
@@ -242,3 +244,22 @@ def test_the_figure_has_a_log_ratio_axis_censoring_and_generations(tmp_path):
     assert (100, False) in points and (200, False) in points and (50, False) in points
     assert len(points) == 9 and [p for p in points if p[1]] == [((3 * 1000 + 5 * 10) / 8, True)]
     plt.close(fig)
+
+
+def test_validation_levels_only_when_every_run_measured_them(tmp_path):
+    """A log upgraded from an older version has its old rows' validation columns
+    empty: unknown, so the level is not reported (not counted as never reached)."""
+    extra = ('task2_val_gen_0.90',)
+    runs = [dict(control=c, seed=s, g2=100, **{extra[0]: 20})
+            for s in range(3) for c in ('pathnet',) + plot_study.CORE]
+    log = write_runs(tmp_path / 'new.csv', runs, extra)
+    assert plot_study.cell(log, 100)['levels'] == plot_study.LEVELS + ('val_0.90',)
+    with open(log) as f:
+        lines = f.read().splitlines()
+    header = lines[0].split(',')
+    old = lines[1].split(',')
+    old[header.index('task2_val_accuracy')] = ''     # an old row, upgraded
+    old[header.index('seed')] = '9'
+    with open(log, 'a') as f:
+        f.write(','.join(old) + '\n')
+    assert plot_study.cell(log, 100)['levels'] == plot_study.LEVELS

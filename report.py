@@ -1,0 +1,95 @@
+"""What a run tells as it goes, in one place: the console lines and the
+TensorBoard scalars. The lines are the 2017 script's where it had them (the
+per-generation line, `Entire Iter:...`); programs read the results log and the
+batch's events, not these lines."""
+import os
+import sys
+import time
+
+import results_log
+from stop import STARTED
+
+
+class Report:
+    """Everything a run tells as it goes, in one place: the console lines (a line per
+    generation unless --quiet, each task's outcome, the 2017 summary line) and the
+    TensorBoard scalars of --log_dir (the two fitnesses and the best so far, per
+    generation; with several seeds, a folder per seed)."""
+
+    def __init__(self, args):
+        self.args, self.several, self.writer = args, len(args.seeds) > 1, None
+
+    def ready(self, imports, data, graph):
+        print('ready %.1fs after start: imports %.1fs, data %.1fs, graph %.1fs'
+              % (time.time() - STARTED, imports, data, graph), flush=True)
+
+    def experiment(self, k, seed):
+        if self.several:
+            print('experiment %d of %d: seed %d' % (k + 1, len(self.args.seeds), seed),
+                  flush=True)
+        if self.args.log_dir:
+            from pathnet import tf
+            self.writer = tf.summary.FileWriter(os.path.join(self.args.log_dir, 'seed%d' % seed)
+                                                if self.several else self.args.log_dir)
+
+    def generation(self, task, generation, fitness, best, seconds):
+        if self.writer:
+            from pathnet import tf
+            self.writer.add_summary(tf.Summary(value=[
+                tf.Summary.Value(tag='task%d/fitness_%s' % (task + 1, c), simple_value=f)
+                for c, f in zip('ab', fitness)] + [
+                tf.Summary.Value(tag='task%d/best' % (task + 1), simple_value=best)]),
+                generation)
+        if not self.args.quiet:
+            print('task %d  gen %4d  fitness %.4f %.4f  best %.4f  %6.1fs'
+                  % (task + 1, generation, fitness[0], fitness[1], best, seconds), flush=True)
+
+    def validation(self, task, generation, accuracy):
+        if self.writer:
+            from pathnet import tf
+            self.writer.add_summary(tf.Summary(value=[tf.Summary.Value(
+                tag='task%d/val_accuracy' % (task + 1), simple_value=accuracy)]), generation)
+
+    def diverged(self, seed, task, generation):
+        print('warning: seed %d: task %d diverged at generation %d (non-finite loss); '
+              'recorded as not converged' % (seed, task + 1, generation),
+              file=sys.stderr, flush=True)
+
+    def task(self, task, classes, result):
+        print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s'
+              % (task + 1, classes[0], classes[1],
+                 'solved' if result.converged else
+                 'DIVERGED' if result.diverged else 'NOT solved',
+                 result.generations, result.fitness, results_log.path_text(result.mask)),
+              flush=True)
+
+    def accuracy(self, task, classes, accuracy):
+        print('task %d test accuracy (%d vs %d, winning path): %.4f'
+              % (task + 1, classes[0], classes[1], accuracy))
+
+    def end_experiment(self):
+        if self.writer:
+            self.writer.close()
+            self.writer = None
+
+    def failed(self, seed, error):
+        print('error: seed %d failed: %s: %s' % (seed, type(error).__name__, first_line(error)),
+              file=sys.stderr, flush=True)
+
+    def written(self, row):
+        print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
+              % (row['task1_generations'] + row['task2_generations'], row['task1_generations'],
+                 row['task2_generations'], row['overlap']), flush=True)
+
+    def seeds(self, done, failed):
+        if self.several:
+            print('seeds: %d done, %d failed%s' % (len(done), len(failed),
+                  ' (%s)' % ' '.join(map(str, failed)) if failed else ''), flush=True)
+
+
+def first_line(error):
+    """The informative line of an exception (TensorFlow's start with a
+    generic 'Graph execution error:')."""
+    lines = [l.strip() for l in str(error).splitlines() if l.strip()]
+    lines = [l for l in lines if not l.endswith('execution error:')] or lines or ['']
+    return lines[0]

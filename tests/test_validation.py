@@ -1,0 +1,123 @@
+"""The held-out measure: each task's winner evaluated on that task's validation
+images (MNIST training images 0..4,999, never used for fitness) every
+--val_every generations and at the end; and --task1_generations."""
+import numpy as np
+import pytest
+
+import binary_mnist_pathnet as driver
+import input_data
+import pathnet
+import results_log
+from results_log import VAL_LEVELS
+from test_driver import StubNet, cached_mnist, evolve, evolve_args, run_main  # noqa: F401
+
+
+def test_the_validation_split_is_the_first_5000_training_images(mnist_dir):
+    data = input_data.load_mnist(mnist_dir, download_missing=False)
+    whole = input_data.read_idx('%s/train-images-idx3-ubyte.gz' % mnist_dir, 2051, 60000,
+                                (28, 28)).reshape(60000, 784)
+    assert np.array_equal(data['validation_images'], whole[:5000])
+    assert np.array_equal(data['train_images'], whole[5000:])
+    assert len(data['validation_labels']) == 5000 and len(data['train_labels']) == 55000
+
+
+def test_levels_are_the_first_evaluated_generation_reaching_them():
+    args = evolve_args(threshold=1.0, max_steps=6, val_every=2)
+    net = StubNet(val_script=[0.86, 0.91, 0.96])
+    result = evolve(net, args)
+    # evaluated at generations 2, 4 and 6 (the last, once), each time the winner's path
+    assert [(g, t) for g, t, _ in net.evaluations] == [(2, 0), (4, 0), (6, 0)]
+    for (g, _, m), call in zip(net.evaluations, [net.calls[1], net.calls[3], net.calls[5]]):
+        assert np.array_equal(m, call['masks'][call['winner']])
+    assert result.val_reached == {0.85: 2, 0.90: 4, 0.93: 6, 0.95: 6}
+    assert result.val_accuracy == 0.96
+
+
+def test_a_level_keeps_its_first_generation():
+    args = evolve_args(threshold=1.0, max_steps=4, val_every=1)
+    result = evolve(StubNet(val_script=[0.91, 0.80, 0.92, 0.94]), args)
+    assert result.val_reached == {0.85: 1, 0.90: 1, 0.93: 4}
+    assert result.val_accuracy == 0.94          # the final winner's, not the best
+
+
+def test_a_task_is_evaluated_at_its_end_and_only_there_with_val_every_0():
+    script = [([1, 0], 0, True), ([1, 0], 0, True), ([10, 0], 0, True)]   # solved at 3
+    args = evolve_args(threshold=0.1, max_steps=50, val_every=5)
+    net = StubNet(script, val_script=[0.97])
+    result = evolve(net, args)
+    assert result.generations == 3 and [e[0] for e in net.evaluations] == [3]
+    assert result.val_reached == {level: 3 for level in VAL_LEVELS}
+    net = StubNet(val_script=[0.5])
+    evolve(net, evolve_args(threshold=1.0, max_steps=7, val_every=0))
+    assert [e[0] for e in net.evaluations] == [7]
+
+
+def test_task1_generations_plays_exactly_that_many_on_task_1_only():
+    solved = ([100, 0], 0, True)     # fitness 1.0 at every generation
+    args = evolve_args(threshold=0.5, max_steps=50, task1_generations=5)
+    net = StubNet([solved] * 20)
+    result = evolve(net, args, task=0)
+    assert (result.generations, result.converged, len(net.calls)) == (5, True, 5)
+    net = StubNet([solved] * 20)
+    result = evolve(net, args, task=1)
+    assert (result.generations, result.converged, len(net.calls)) == (1, True, 1)
+    never = ([0, 0], 0, True)
+    result = evolve(StubNet([never] * 20), args, task=0)
+    assert (result.generations, result.converged) == (5, False)
+
+
+def test_validation_images_come_from_the_validation_split(tmp_path, mnist_dir, monkeypatch):
+    """The images evaluated while evolving are the task's validation images, with
+    noise: not the training (fitness) images, nor the test images."""
+    made, evaluated = [], []
+    real_task, real_evaluate = input_data.binary_task, pathnet.PathNet.evaluate
+    real_load = input_data.load_mnist
+    loaded = {}
+
+    def load(*a, **k):
+        loaded.update(real_load(*a, **k))
+        return loaded
+
+    def binary_task(images, labels, a, b, noise, rng):
+        out = real_task(images, labels, a, b, noise, rng)
+        made.append((images, (a, b), out[0]))
+        return out
+
+    def evaluate(self, sess, task, mask, images, labels):
+        evaluated.append((task, images))
+        return real_evaluate(self, sess, task, mask, images, labels)
+    monkeypatch.setattr(input_data, 'load_mnist', load)
+    monkeypatch.setattr(input_data, 'binary_task', binary_task)
+    monkeypatch.setattr(pathnet.PathNet, 'evaluate', evaluate)
+    code, rows = run_main(tmp_path, mnist_dir, ['--seed', '3', '--max_steps', '4', '--T', '3',
+                                                '--candi', '4', '--quiet', '--val_every', '2'])
+    assert code == 0 and len(rows) == 1
+    validation = {classes: out for images, classes, out in made
+                  if images is loaded['validation_images']}
+    assert set(validation) == {(5, 6), (6, 7)}
+    # generations 2 and 4 of each task, then the test accuracy of each task (after task 2)
+    assert [t for t, _ in evaluated] == [0, 0, 1, 1, 0, 1]
+    for (task, images), classes in zip(evaluated[:4], [(5, 6)] * 2 + [(6, 7)] * 2):
+        assert images is validation[classes]
+    # noisy, drawn once: salt and pepper over the clean validation images
+    clean = loaded['validation_images'][np.isin(loaded['validation_labels'], (5, 6))] / 255.0
+    noisy = validation[(5, 6)]
+    changed = ~np.isclose(noisy, clean)
+    assert 0.2 < changed.mean() < 0.5 and np.isin(noisy[changed], (0.0, 1.0)).all()
+
+
+def test_the_rows_validation_columns_agree_with_its_generations(tmp_path, mnist_dir):
+    code, rows = run_main(tmp_path, mnist_dir, ['--seeds', '1-2', '--max_steps', '30',
+                                                '--quiet', '--val_every', '4'])
+    assert code == 0 and len(rows) == 2
+    for row in rows:
+        for t in (1, 2):
+            n, accuracy = int(row['task%d_generations' % t]), float(row['task%d_val_accuracy' % t])
+            assert 0.5 < accuracy <= 1
+            for level in VAL_LEVELS:
+                g = row['task%d_val_gen_%.2f' % (t, level)]
+                if accuracy >= level:          # the last evaluation reached it at the latest
+                    assert g != ''
+                if g:
+                    assert int(g) == n or int(g) % 4 == 0 and int(g) <= n
+            assert [c for c in results_log.COLUMNS if c.startswith('task%d_val_' % t)]
