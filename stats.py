@@ -208,3 +208,31 @@ def chance_p_value(overlaps, dist):
     observed = int(np.sum(overlaps))
     return (min(1.0, float(total[:observed + 1].sum())),
             min(1.0, float(total[observed:].sum())))
+
+
+# ---------------------------------------------------------------------------
+# Two samples that are not paired (e.g. the same seeds on two builds, whose rows
+# differ): do they come from one distribution?
+
+def permutation_test(a, b, statistic, resamples, seed):
+    """Two-sided p-value of statistic(a, b) under exchangeability of the pooled values:
+    (1 + #{|T*| >= |T|}) / (1 + resamples)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    pooled, observed = np.concatenate([a, b]), abs(statistic(a, b))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(resamples):
+        p = rng.permutation(pooled)
+        hits += abs(statistic(p[:len(a)], p[len(a):])) >= observed - 1e-12
+    return (hits + 1) / (resamples + 1)
+
+
+def mean_difference(a, b):
+    return np.mean(a) - np.mean(b)
+
+
+def ks_distance(a, b):
+    """The largest gap between the two empirical distribution functions."""
+    grid = np.union1d(a, b)
+    cdf = [np.searchsorted(np.sort(x), grid, side='right') / len(x) for x in (a, b)]
+    return float(np.max(np.abs(cdf[0] - cdf[1])))

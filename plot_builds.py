@@ -1,0 +1,115 @@
+"""The same seeds on two builds (TensorFlow and NumPy versions): their rows differ
+(float rounding), do their statistics? For each control and task, the mean
+generations with 95% t-intervals on each build, the difference of the means and
+the largest gap between the two distributions (Kolmogorov-Smirnov distance),
+each with a two-sided permutation p-value, and how many seeds gave the same row.
+
+    python plot_builds.py BUILD_A.csv BUILD_B.csv [-o OUT.png]
+
+Each log holds the rows of one build (its tensorflow and numpy columns).
+"""
+import sys
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import stats
+from plot_common import ERRORS, PlotError, add_out, parser, read, save
+
+TASKS = ('task1_generations', 'task2_generations')
+SAME = TASKS + ('task1_path', 'task2_path', 'overlap', 'task1_test_accuracy',
+                'task2_test_accuracy')
+
+
+def parse_args(argv=None):
+    p = parser(__doc__)
+    p.add_argument('logs', nargs=2, metavar='LOG', help='the rows of one build each')
+    add_out(p, 'results/cross-build/builds.png', 'the figure')
+    p.add_argument('--resamples', type=int, default=10000, metavar='N',
+                   help='permutations per test')
+    args = p.parse_args(argv)
+    if args.resamples < 1:
+        p.error('--resamples must be at least 1')
+    return args
+
+
+def load(path):
+    """(build name, {control: {seed: row}}) of a log of one build."""
+    rows = read(path, ints=('seed',) + TASKS, required=('tensorflow', 'numpy', 'control'))
+    builds = {(r['tensorflow'], r['numpy']) for r in rows}
+    if len(builds) != 1 or '' in next(iter(builds)):
+        raise PlotError('%s: want the rows of one build, found %s' % (
+            path, ', '.join('TF %s / NumPy %s' % b for b in sorted(builds)) or 'none'))
+    by = {}
+    for r in rows:
+        by.setdefault(r['control'], {})[r['seed']] = r
+    return 'TF %s, NumPy %s' % builds.pop(), by
+
+
+def compare(a, b, resamples):
+    """One line of the table per (control, task): both builds' statistics."""
+    lines = []
+    for control in sorted(set(a) & set(b)):
+        seeds = sorted(set(a[control]) & set(b[control]))
+        if len(seeds) < 2:
+            raise PlotError('fewer than 2 seeds of %s on both builds' % control)
+        same = sum(all(a[control][s][c] == b[control][s][c] for c in SAME) for s in seeds)
+        for task in TASKS:
+            x = np.array([a[control][s][task] for s in seeds], float)
+            y = np.array([b[control][s][task] for s in seeds], float)
+            lines.append({'control': control, 'task': task[:5], 'n': len(seeds), 'same': same,
+                          'x': x, 'y': y, 'ci': (stats.mean_ci(x), stats.mean_ci(y)),
+                          'p_mean': stats.permutation_test(x, y, stats.mean_difference,
+                                                           resamples, 1),
+                          'ks': stats.ks_distance(x, y),
+                          'p_ks': stats.permutation_test(x, y, stats.ks_distance,
+                                                         resamples, 2)})
+    if not lines:
+        raise PlotError('no control was run on both builds')
+    return lines
+
+
+def table(names, lines):
+    out = ['generations on two builds, same seeds; p: two-sided permutation p-values',
+           '%-9s %-5s %3s %5s  %-22s %-22s %6s %7s %5s %7s'
+           % ('control', 'task', 'n', 'same', names[0], names[1], 'diff', 'p', 'KS', 'p')]
+    for line in lines:
+        (ma, ha), (mb, hb) = line['ci']
+        out.append('%-9s %-5s %3d %5d  %-22s %-22s %6.1f %7.3g %5.2f %7.3g' % (
+            line['control'], line['task'], line['n'], line['same'],
+            '%.1f [%.1f, %.1f]' % (ma, ma - ha, ma + ha), '%.1f [%.1f, %.1f]' % (mb, mb - hb, mb + hb),
+            ma - mb, line['p_mean'], line['ks'], line['p_ks']))
+    out.append('same: seeds whose rows agree in generations, paths, overlap and test accuracies')
+    return '\n'.join(out)
+
+
+def plot(names, lines):
+    fig, axes = plt.subplots(1, len(lines), figsize=(3.2 * len(lines), 3.2), squeeze=False)
+    for ax, line in zip(axes[0], lines):
+        for values, name, style in ((line['x'], names[0], '-'), (line['y'], names[1], '--')):
+            v = np.sort(values)
+            ax.step(v, np.arange(1, len(v) + 1) / len(v), style, where='post', label=name)
+        ax.set_title('%s, %s\nKS %.2f (p %.2g)' % (line['control'], line['task'], line['ks'],
+                                                   line['p_ks']), fontsize=9)
+        ax.set_xlabel('generations')
+    axes[0][0].set_ylabel('fraction of runs')
+    axes[0][0].legend(fontsize=7, loc='lower right')
+    return fig
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        (na, a), (nb, b) = load(args.logs[0]), load(args.logs[1])
+        lines = compare(a, b, args.resamples)
+        print(table((na, nb), lines))
+        save(plot((na, nb), lines), args.out)
+    except ERRORS as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+    print('wrote %s' % args.out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

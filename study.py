@@ -1,0 +1,186 @@
+"""The studies: named sets of cells, each cell a results log whose experiments
+run under several controls, paired by seed, through the batch runner
+(auto_binary_mnist_pathnet.sh). Seeds are run in rounds over all cells of a
+study (10 seeds everywhere, then 20, ...), so a study stopped early has every
+cell started; rerun the same command to resume (the batches skip done seeds).
+
+    python study.py list [STUDY...]            # cells, controls, seeds, commands
+    python study.py run STUDY... [--jobs 2]    # run (or resume) them in this order
+    python study.py pairs                      # the transfer matrix's class pairs
+
+Studies (results/<folder>/README.md says what each found):
+  protocol  results/study/: when does PathNet transfer? 7 protocol cells x 3
+            controls x 50 seeds (the second release's study)
+  positive  results/transfer/: positive controls, task 2 = task 1 (5v6 -> 5v6)
+            and the same classes with the labels swapped (5v6 -> 6v5)
+  controls  results/transfer/: freezing apart from re-initialising (5 controls)
+  matrix    results/transfer/: 10 drawn class pairs and the positive controls
+  tuning    results/transfer/: each control's own gradient-descent rate in the
+            cell where PathNet beat scratch (shared, sgd, mean), on seeds
+            1000-1009, disjoint from the study's
+  tuned     results/transfer/: that cell with each control at its best rate
+  length    results/transfer/: task 1 trained for 1,000 generations (fixed
+            noise), to separate long task-1 training from fresh noise
+"""
+import argparse
+import os
+import subprocess
+import sys
+from itertools import combinations
+
+import numpy as np
+
+from results_log import LogError, parse_settings, read_log
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AUTO = os.path.join(HERE, 'auto_binary_mnist_pathnet.sh')
+PAPER = ('pathnet', 'scratch', 'finetune')
+ALL = PAPER + ('pathnet_noreinit', 'finetune_reinit')
+SGD = ['--optimizer', 'sgd', '--learning_rate', '0.05']   # results/study/README.md: the pilot
+PROTOCOLS = {                                              # the matrix's two protocols
+    'restore_adam': [],                                    # the defaults
+    'shared_sgd': ['--tournament', 'shared'] + SGD}        # the closest to the paper
+RATES = (0.02, 0.05, 0.1, 0.2)
+PAIR_SEED = 2017       # the matrix's pairs: drawn once with this seed (python study.py pairs)
+
+
+def draw_pairs(seed=PAIR_SEED, shared=5, disjoint=5):
+    """Ordered (task 1, task 2) pairs of binary tasks, each task two digits (its first
+    class -> logit 0): `shared` whose tasks share one class, `disjoint` that share none.
+    No pair twice, none a positive control."""
+    rng = np.random.default_rng(seed)
+    tasks = [tuple(int(d) for d in rng.permutation(t)) for t in combinations(range(10), 2)]
+    out = {'shared': [], 'disjoint': []}
+    want = {'shared': shared, 'disjoint': disjoint}
+    while any(len(out[k]) < want[k] for k in out):
+        t1, t2 = (tasks[i] for i in rng.choice(len(tasks), 2, replace=False))
+        kind = {1: 'shared', 0: 'disjoint'}.get(len(set(t1) & set(t2)))
+        if kind and len(out[kind]) < want[kind] and (t1, t2) not in out[kind]:
+            out[kind].append((t1, t2))
+    return out
+
+
+def pair_flags(t1, t2):
+    return ['--a1', str(t1[0]), '--a2', str(t1[1]), '--b1', str(t2[0]), '--b2', str(t2[1])]
+
+
+def pair_name(t1, t2):
+    return '%dv%d-%dv%d' % (t1 + t2)
+
+
+POSITIVE = [((5, 6), (5, 6)), ((5, 6), (6, 5))]
+
+
+def cell(log, flags, controls=PAPER, seeds=50, base=0):
+    return {'log': log, 'flags': flags, 'controls': controls, 'seeds': seeds, 'base': base}
+
+
+def best_rates(log):
+    """Each control's rate of the tuning log with the fewest task-2 generations on
+    average (a run that hit the cap counts at the cap)."""
+    rows = read_log(log, ints=('task2_generations',))
+    means = {}
+    for r in rows:
+        rate = float(parse_settings(r['settings']).get('learning_rate', 0.001))
+        means.setdefault(r['control'], {}).setdefault(rate, []).append(r['task2_generations'])
+    return {c: min(by, key=lambda rate: (np.mean(by[rate]), rate)) for c, by in means.items()}
+
+
+def studies():
+    t = os.path.join('results', 'transfer')
+    mean = ['--tournament', 'shared', '--optimizer', 'sgd', '--aggregate', 'mean']
+    out = {'protocol': [cell(os.path.join('results', 'study', name + '.csv'), flags)
+                        for name, flags in (
+        ('restore_adam', []), ('restore_sgd', SGD), ('shared_adam', ['--tournament', 'shared']),
+        ('shared_sgd', ['--tournament', 'shared'] + SGD),
+        ('shared_sgd_mean', ['--tournament', 'shared', '--aggregate', 'mean'] + SGD),
+        ('shared_sgd_pop20', ['--tournament', 'shared', '--candi', '20'] + SGD),
+        ('shared_sgd_fresh', ['--tournament', 'shared', '--noise_mode', 'fresh'] + SGD))]}
+    matrix = POSITIVE + [p for kind in draw_pairs().values() for p in kind]
+    for name, pairs in (('positive', POSITIVE), ('matrix', matrix)):
+        out[name] = [cell(os.path.join(t, protocol, pair_name(*p) + '.csv'),
+                          flags + pair_flags(*p), seeds=20)
+                     for p in pairs for protocol, flags in PROTOCOLS.items()]
+    out['controls'] = [cell(os.path.join(t, 'controls_restore_adam.csv'), [], ALL)]
+    tuning = os.path.join(t, 'tuning_shared_sgd_mean.csv')
+    out['tuning'] = [cell(tuning, mean + ['--learning_rate', str(rate)], seeds=10, base=1000)
+                     for rate in RATES]
+    try:
+        best = best_rates(tuning)
+    except LogError:
+        best = {}
+    out['tuned'] = [cell(os.path.join(t, 'tuned_shared_sgd_mean.csv'),
+                         mean + ['--learning_rate', str(best[c])], (c,))
+                    for c in PAPER if c in best]
+    out['length'] = [cell(os.path.join(t, 'shared_sgd_task1_1000.csv'),
+                          ['--tournament', 'shared'] + SGD + ['--task1_generations', '1000'])]
+    return out
+
+
+def rounds(n):
+    """10, 20, 50 ... up to n: every cell gets its first seeds before any gets more."""
+    return sorted({r for r in (10, 20, 50, 100) if r < n} | {n})
+
+
+def command(c, control, runs, jobs):
+    return [AUTO, str(runs), str(jobs), '--', '--quiet', '--results', c['log'],
+            '--control', control] + c['flags']
+
+
+def run(names, jobs):
+    todo = [c for name in names for c in studies()[name]]
+    if not todo:
+        print('error: nothing to run (tuned needs the tuning study first)', file=sys.stderr)
+        return 2
+    failed = 0
+    for runs in rounds(max(c['seeds'] for c in todo)):
+        for c in todo:
+            for control in c['controls']:
+                n = min(runs, c['seeds'])
+                print('== %s --control %s: %d seeds from %d' % (c['log'], control, n, c['base']),
+                      flush=True)
+                status = subprocess.call(command(c, control, n, jobs), cwd=HERE,
+                                         env=dict(os.environ, SEED_BASE=str(c['base'])))
+                if status == 130:
+                    return 130
+                failed += status != 0
+    print('study: %s done, %d batch(es) with failures' % (' '.join(names), failed))
+    return 1 if failed else 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='what', metavar='COMMAND')
+    sub.required = True
+    names = sorted(studies())
+    ls = sub.add_parser('list', help='the cells of the studies, and their commands')
+    ls.add_argument('studies', nargs='*', choices=names + [[]], metavar='STUDY')
+    go = sub.add_parser('run', help='run or resume the studies, in the order given')
+    go.add_argument('studies', nargs='+', choices=names, metavar='STUDY')
+    go.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
+                    help='processes at a time (the batch runner\'s JOBS)')
+    sub.add_parser('pairs', help='the transfer matrix\'s class pairs and how they were drawn')
+    args = p.parse_args(argv)
+    if args.what == 'pairs':
+        print('drawn with numpy.random.default_rng(%d) (study.draw_pairs):' % PAIR_SEED)
+        for kind, pairs in draw_pairs().items():
+            print('  %-8s %s' % (kind, '  '.join('%dv%d -> %dv%d' % (a + b) for a, b in pairs)))
+        print('  positive %s' % '  '.join('%dv%d -> %dv%d' % (a + b) for a, b in POSITIVE))
+        return 0
+    if args.what == 'list':
+        for name in args.studies or names:
+            for c in studies()[name]:
+                print('%-9s %s: %s, seeds %d-%d' % (name, c['log'], ' '.join(c['controls']),
+                                                   c['base'], c['base'] + c['seeds'] - 1))
+                print('          SEED_BASE=%d %s' % (c['base'], ' '.join(
+                    command(c, 'CONTROL', c['seeds'], 'JOBS')[0:1] + command(
+                        c, 'CONTROL', c['seeds'], 'JOBS')[1:]).replace(HERE + '/', '')))
+        return 0
+    if args.jobs < 1:
+        p.error('--jobs must be at least 1')
+    return run(args.studies, args.jobs)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
