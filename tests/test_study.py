@@ -1,0 +1,85 @@
+"""study.py: the studies' cells, the matrix's pairs, rounds, the tuned rates."""
+import csv
+
+import pytest
+
+import study
+from results_log import COLUMNS
+
+
+def test_the_pairs_are_drawn_once_and_are_what_they_say():
+    pairs = study.draw_pairs()
+    assert pairs == study.draw_pairs()                        # fixed seed: always the same
+    assert [len(pairs[k]) for k in ('shared', 'disjoint')] == [5, 5]
+    for kind, common in (('shared', 1), ('disjoint', 0)):
+        for t1, t2 in pairs[kind]:
+            assert len(set(t1)) == len(set(t2)) == 2 and len(set(t1) & set(t2)) == common
+    every = pairs['shared'] + pairs['disjoint']
+    assert len(set(every)) == 10 and not set(every) & set(study.POSITIVE)
+    assert study.draw_pairs(seed=1) != pairs
+
+
+def test_every_matrix_cell_runs_its_pair_under_both_protocols():
+    cells = study.studies()['matrix']
+    assert len(cells) == 2 * 12
+    for c in cells:
+        pair, protocol = c['log'].split('/')[-1][:-4], c['log'].split('/')[-2]
+        a1, a2, b1, b2 = pair.replace('-', 'v').split('v')
+        assert c['flags'][-8:] == ['--a1', a1, '--a2', a2, '--b1', b1, '--b2', b2]
+        assert c['flags'][:-8] == study.PROTOCOLS[protocol]
+        assert c['controls'] == study.PAPER and c['seeds'] == 20 and c['base'] == 0
+
+
+def test_rounds_reach_every_cell_before_any_gets_more():
+    assert study.rounds(50) == [10, 20, 50] and study.rounds(20) == [10, 20]
+    assert study.rounds(10) == [10] and study.rounds(5) == [5]
+
+
+def test_the_tuned_cell_runs_each_control_at_its_best_rate(tmp_path, monkeypatch):
+    log = tmp_path / 'results' / 'transfer' / 'tuning_shared_sgd_mean.csv'
+    log.parent.mkdir(parents=True)
+    means = {('pathnet', 0.05): 100, ('pathnet', 0.1): 90, ('scratch', 0.05): 80,
+             ('scratch', 0.2): 120, ('finetune', 0.02): 70, ('finetune', 0.1): 70}
+    with open(log, 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(COLUMNS)
+        for (control, rate), g in means.items():
+            for seed in (1000, 1001):
+                row = dict.fromkeys(COLUMNS, '0')
+                row.update(seed=seed, control=control, task2_generations=g + seed - 1000,
+                           settings='--aggregate=mean --learning_rate=%g' % rate)
+                w.writerow([row[c] for c in COLUMNS])
+    assert study.best_rates(str(log)) == {'pathnet': 0.1, 'scratch': 0.05, 'finetune': 0.02}
+    monkeypatch.chdir(tmp_path)
+    tuned = study.studies()['tuned']
+    assert [(c['controls'], c['flags'][-1]) for c in tuned] == [
+        (('pathnet',), '0.1'), (('scratch',), '0.05'), (('finetune',), '0.02')]
+
+
+def test_run_calls_the_batch_runner_per_round_cell_and_control(monkeypatch):
+    calls = []
+
+    def call(cmd, cwd, env):
+        calls.append((cmd, env['SEED_BASE']))
+        return 1 if '--control' in cmd and cmd[cmd.index('--control') + 1] == 'scratch' else 0
+    monkeypatch.setattr(study.subprocess, 'call', call)
+    assert study.run(['controls'], jobs=3) == 1          # scratch's batches "failed"
+    assert len(calls) == 3 * 5                           # rounds 10, 20, 50 x 5 controls
+    runs = [int(cmd[1]) for cmd, _ in calls]
+    assert runs == [10] * 5 + [20] * 5 + [50] * 5
+    cmd, base = calls[0]
+    assert cmd[2:4] == ['3', '--'] and base == '0'
+    assert cmd[cmd.index('--results') + 1] == 'results/transfer/controls_restore_adam.csv'
+
+
+def test_an_interrupted_batch_stops_the_study(monkeypatch):
+    calls = []
+    monkeypatch.setattr(study.subprocess, 'call', lambda cmd, **k: calls.append(cmd) or 130)
+    assert study.run(['positive'], jobs=1) == 130 and len(calls) == 1
+
+
+@pytest.mark.parametrize('argv', [['run'], ['run', 'nope'], ['run', 'matrix', '--jobs', '0']])
+def test_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        study.main(argv)
+    assert e.value.code == 2
