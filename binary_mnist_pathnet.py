@@ -389,6 +389,7 @@ def run(args, stop, done, failed):
         for k, seed in enumerate(args.seeds):
             stop.check()
             args.seed = seed
+            emit('start', seed)
             if several:
                 print('experiment %d of %d: seed %d' % (k + 1, len(args.seeds), seed), flush=True)
             writer = None
@@ -403,6 +404,7 @@ def run(args, stop, done, failed):
             except Exception as e:   # one seed's failure must not cost the others
                 print('error: seed %d failed: %s: %s' % (seed, type(e).__name__, first_line(e)),
                       file=sys.stderr, flush=True)
+                emit('failed', seed, error='%s: %s' % (type(e).__name__, first_line(e)))
                 failed.append(seed)
                 continue
             finally:
@@ -410,10 +412,34 @@ def run(args, stop, done, failed):
                     writer.close()
             stop.check()     # a row only from a run that was not asked to stop
             write(args, row, history)
+            emit('done', seed, task1_generations=row['task1_generations'],
+                 task2_generations=row['task2_generations'], overlap=row['overlap'])
             done.append(seed)
     if several:
         print('seeds: %d done, %d failed%s' % (len(done), len(failed),
               ' (%s)' % ' '.join(map(str, failed)) if failed else ''), flush=True)
+
+
+def emit(event, seed, **fields):
+    """One JSON line for the batch that started this run (batch.py), appended
+    to the file named by $PATHNET_EVENTS (unset: nothing). The console is
+    flushed first and its byte position sent along, so the batch files each
+    console line under the right experiment without reading the text."""
+    path = os.environ.get('PATHNET_EVENTS')
+    if not path:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        console = os.lseek(sys.stdout.fileno(), 0, os.SEEK_CUR)
+    except (OSError, ValueError):   # a pipe or a terminal has no position
+        console = None
+    line = json.dumps(dict(event=event, seed=seed, console=console, **fields)) + '\n'
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode('utf-8'))
+    finally:
+        os.close(fd)
 
 
 def first_line(error):
