@@ -105,22 +105,30 @@ def test_an_event_cut_short_is_reported_once_it_is_whole(one_run, capsys):
     assert tally.ok == 1 and run.pending == {2}
 
 
-def test_a_run_that_ended_fails_the_seeds_it_did_not_report(one_run, capsys):
-    run, tmp = one_run
+def test_a_run_that_ended_fails_the_seeds_it_did_not_report(tmp_path, capsys):
+    """Killed in seed 2, its second: seed 1 stands, 2 and 3 failed, with the
+    last line of seed 2's log; a last event cut short is warned about."""
+    run = batch_local.Run([1, 2, 3], str(tmp_path / 'batch-0'), str(tmp_path), 'pathnet')
+    first = b'ready\nEntire Iter:16\n'
     with open(run.files[0], 'ab') as f:
-        f.write(b'ready\nerror: out of memory\n\n')
+        f.write(first + b'experiment 2 of 3: seed 2\nerror: out of memory\n\n')
     with open(run.files[1], 'ab') as f:
-        f.write(line(event='start', seed=1, console=6) + b'{"event": "do')
-    tally = batch.Tally(0, 'log.csv', [1, 2], 0)
+        f.write(line(event='start', seed=1, console=6) +
+                line(**dict(DONE, seed=1, console=len(first))) +
+                line(event='start', seed=2, console=len(first)) + b'{"event": "do')
+    tally = batch.Tally(0, 'log.csv', [1, 2, 3], 0)
     run.pump(tally, 1)
     run.ended(-9, tally, 0)
+    run.close()
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith('warning: %s: not an event' % run.files[1])
-    assert err[1] == 'FAILED run 1, seed 1: its process was killed by SIGKILL: error: out of ' \
-                     'memory [%s]' % (tmp / 'pathnet-seed1.log')
-    assert err[2].startswith('FAILED run 2, seed 2: not run: its process was killed by SIGKILL '
-                             'during seed 1: error: out of memory')
-    assert tally.failed == 2
+    log2 = tmp_path / 'pathnet-seed2.log'
+    assert err[1] == 'FAILED run 2, seed 2: its process was killed by SIGKILL: error: out of ' \
+                     'memory [%s]' % log2
+    assert err[2] == 'FAILED run 3, seed 3: not run: its process was killed by SIGKILL ' \
+                     'during seed 2: error: out of memory [%s]' % log2
+    assert (tally.ok, tally.failed) == (1, 2)
+    assert sorted(os.listdir(tmp_path)) == ['pathnet-seed1.log', 'pathnet-seed2.log']
 
 
 def test_a_live_claim_of_the_same_condition_refuses_its_seeds(tmp_path):
@@ -164,14 +172,14 @@ def test_emit_appends_one_line_per_event_with_the_console_position(tmp_path):
             'd.emit("start", 3)\n'
             'sys.stdout.write("fgh")\n'
             'd.emit("failed", 3, error="ValueError: x")\n')
-    with open(tmp_path / 'console', 'wb') as out:
+    env = {k: v for k, v in os.environ.items() if k not in ('PATHNET_EVENTS', 'PYTHONUNBUFFERED')}
+    with open(tmp_path / 'console', 'wb') as out:     # a file: stdout is block-buffered
         subprocess.run([sys.executable, '-c', code], stdout=out, stderr=subprocess.STDOUT,
-                       cwd=ROOT, env=dict(os.environ, PATHNET_EVENTS=str(events)), check=True)
+                       cwd=ROOT, env=dict(env, PATHNET_EVENTS=str(events)), check=True)
     assert (tmp_path / 'console').read_bytes() == b'abc\nde\nfgh'
     assert batch.parse_events(events.read_bytes()) == ([
         dict(event='start', seed=3, console=7),
         dict(event='failed', seed=3, console=10, error='ValueError: x')], b'', [])
-    env = {k: v for k, v in os.environ.items() if k != 'PATHNET_EVENTS'}
     subprocess.run([sys.executable, '-c', code], stdout=subprocess.DEVNULL, cwd=ROOT, env=env,
                    check=True)
     assert len(events.read_bytes().splitlines()) == 2
