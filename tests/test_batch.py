@@ -172,11 +172,12 @@ def test_emit_appends_one_line_per_event_with_the_console_position(tmp_path):
             'd.emit("start", 3)\n'
             'sys.stdout.write("fgh")\n'
             'd.emit("failed", 3, error="ValueError: x")\n')
-    env = {k: v for k, v in os.environ.items() if k not in ('PATHNET_EVENTS', 'PYTHONUNBUFFERED')}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PATHNET_EVENTS', 'PYTHONUNBUFFERED')}
     with open(tmp_path / 'console', 'wb') as out:     # a file: stdout is block-buffered
         subprocess.run([sys.executable, '-c', code], stdout=out, stderr=subprocess.STDOUT,
                        cwd=ROOT, env=dict(env, PATHNET_EVENTS=str(events)), check=True)
-    assert (tmp_path / 'console').read_bytes() == b'abc\nde\nfgh'
+    assert (tmp_path / 'console').read_bytes() == b'de\nabc\nfgh'   # stderr goes at once
     assert batch.parse_events(events.read_bytes()) == ([
         dict(event='start', seed=3, console=7),
         dict(event='failed', seed=3, console=10, error='ValueError: x')], b'', [])
