@@ -277,12 +277,18 @@ def run(runs, jobs=None, flags=(), seed_base=0, python=None, run_log_dir=None,
                                           slurm_poll)
             import batch_local
             logdir = run_log_dir or os.path.join(os.path.dirname(results) or '.', 'runs')
-            return batch_local.run_local(todo, jobs, flags, python, logdir, results, condition, control,
-                             tally, signals)
+            return batch_local.run_local(todo, jobs, flags, python, logdir, results, condition,
+                                         control, tally, signals)
     except Exit as e:
         if e.message:
             print('error: %s' % e.message, file=sys.stderr, flush=True)
         return e.status
+
+
+def number(name, text, pattern='[1-9][0-9]*', what='a positive integer'):
+    if not re.fullmatch(pattern, text):
+        raise Exit("%s must be %s, got '%s'" % (name, what, text))
+    return int(text)
 
 
 def main(argv=None):
@@ -302,11 +308,6 @@ def main(argv=None):
         else:
             pos.append(a)
     env = os.environ.get
-
-    def number(name, text, pattern='[1-9][0-9]*', what='a positive integer'):
-        if not re.fullmatch(pattern, text):
-            raise Exit("%s must be %s, got '%s'" % (name, what, text))
-        return int(text)
     try:
         if len(pos) > 2:
             raise Exit('too many arguments: %s (driver flags go after --; see --help)'

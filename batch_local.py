@@ -15,6 +15,7 @@ pipes, so that runs outlive a batch killed with -9 without dying of a broken
 pipe: they notice that their batch is gone, stop at their next tournament,
 and what they said meanwhile stays in batch<PID>-<J>.out.
 """
+import contextlib
 import fcntl
 import glob
 import os
@@ -113,14 +114,14 @@ class Run:
             signal.Signals(-status).name if -status in signal.valid_signals() else -status)
         where = self.log_path(self.share[0] if self.on is None else self.on)
         line = last_line(where) or 'no output'
+        during = 'before its first experiment' if self.on is None else 'during seed %d' % self.on
         for s in self.share:
             if s not in self.pending:
                 continue
-            tally.fail(s, 'its process %s: %s' % (how, line) if s == self.on else
-                       'not run: its process %s %s: %s' % (how, 'before its first experiment'
-                                                           if self.on is None else
-                                                           'during seed %d' % self.on, line),
-                       where)
+            if s == self.on:
+                tally.fail(s, 'its process %s: %s' % (how, line), where)
+            else:
+                tally.fail(s, 'not run: its process %s %s: %s' % (how, during, line), where)
             tally.progress(running)
 
     def close(self):
@@ -130,7 +131,8 @@ class Run:
         self.log.close()
         for fd, path in zip((self.console, self.events), self.files):
             os.close(fd)
-            os.unlink(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 def claim(results, condition, todo):
@@ -144,7 +146,11 @@ def claim(results, condition, todo):
         with open(results + '.lock', 'ab') as lock:     # one batch at a time looks and claims
             fcntl.flock(lock, fcntl.LOCK_EX)
             for path in sorted(glob.glob(glob.escape(results) + '.batch.*')):
-                with open(path, 'rb') as f:
+                try:        # a batch that ends removes its claim without the lock
+                    f = open(path, 'rb')
+                except FileNotFoundError:
+                    continue
+                with f:
                     try:
                         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except BlockingIOError:             # its batch or one of its runs lives
@@ -155,7 +161,8 @@ def claim(results, condition, todo):
                                        '(claim %s; its runs are still alive); wait for it or '
                                        'stop it, then rerun' % (clash[0], path))
                         continue
-                    os.unlink(path)                     # its batch and runs are gone
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)                 # its batch and runs are gone
             fd = os.open(mine, os.O_WRONLY | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -198,7 +205,8 @@ def run_local(todo, jobs, flags, python, logdir, results, condition, control, ta
                 if status is not None:
                     live.remove(r)
                     r.ended(status, tally, len(live))
-            signals.sleep(TICK)
+            if live:
+                signals.sleep(TICK)
         if signals.caught:
             return stop(live, tally, signals)
         tally.summary()
@@ -223,7 +231,8 @@ def stop(live, tally, signals):
             r.pump(tally, len(live))
             if status is not None:
                 live.remove(r)
-        time.sleep(TICK if live else 0)
+        if live:
+            time.sleep(TICK)
     tally.summary()
     print('interrupted: %d experiment(s) finished in this batch; rerun the same command to '
           'resume' % tally.ok, file=sys.stderr, flush=True)
