@@ -184,3 +184,29 @@ def test_emit_appends_one_line_per_event_with_the_console_position(tmp_path):
     subprocess.run([sys.executable, '-c', code], stdout=subprocess.DEVNULL, cwd=ROOT, env=env,
                    check=True)
     assert len(events.read_bytes().splitlines()) == 2
+
+
+def test_slurm_report_per_seed_from_each_tasks_events(tmp_path, capsys):
+    """Task 0 did its seeds; task 1 failed one and died in the next; task 2
+    was cancelled before it ran (no output, no events)."""
+    import batch_slurm
+    (tmp_path / 'events-7_0.jsonl').write_bytes(
+        line(**dict(DONE, seed=0)) + line(**dict(DONE, seed=1)))
+    (tmp_path / 'events-7_1.jsonl').write_bytes(
+        line(event='start', seed=2, console=None) +
+        line(event='failed', seed=2, console=None, error='ValueError: x') +
+        line(event='start', seed=3, console=None))
+    (tmp_path / 'slurm-7_1.out').write_text('error: seed 2 failed: ValueError: x\nslurmstepd: '
+                                           'error: *** JOB 9 CANCELLED DUE TO TIME LIMIT ***\n')
+    tally = batch.Tally(0, 'log.csv', list(range(6)), 0)
+    batch_slurm.report('7', [[0, 1], [2, 3], [4, 5]], str(tmp_path), tally)
+    out, err = capsys.readouterr()
+    assert [l.split(',')[0] for l in out.splitlines()] == ['0 Iteration', '1 Iteration']
+    out1, out2 = tmp_path / 'slurm-7_1.out', tmp_path / 'slurm-7_2.out'
+    assert err.splitlines() == [
+        'FAILED run 2, seed 2: ValueError: x [%s]' % out1,
+        'FAILED run 3, seed 3: its task ended during it: slurmstepd: error: *** JOB 9 '
+        'CANCELLED DUE TO TIME LIMIT *** [%s]' % out1,
+        'FAILED run 4, seed 4: not run: its task ended: no output [%s]' % out2,
+        'FAILED run 5, seed 5: not run: its task ended: no output [%s]' % out2]
+    assert (tally.ok, tally.failed) == (2, 4)
