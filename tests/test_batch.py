@@ -210,3 +210,28 @@ def test_slurm_report_per_seed_from_each_tasks_events(tmp_path, capsys):
         'FAILED run 4, seed 4: not run: its task ended: no output [%s]' % out2,
         'FAILED run 5, seed 5: not run: its task ended: no output [%s]' % out2]
     assert (tally.ok, tally.failed) == (2, 4)
+
+
+def test_run_in_process_returns_the_status_and_restores_the_handlers(tmp_path, capsys,
+                                                                    monkeypatch):
+    """What a study script does: batches in a loop, in its own process."""
+    import csv
+    import signal
+    from results_log import COLUMNS
+    log = tmp_path / 'log.csv'
+    with open(log, 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(COLUMNS)
+        for seed in (5, 6):
+            w.writerow([dict(seed=seed, control='pathnet', settings='--T=2').get(c, '1')
+                        for c in COLUMNS])
+    before = [signal.getsignal(s) for s in batch.Signals.KINDS]
+    assert batch.run(2, 2, ['--results', str(log), '--T', '2'], seed_base=5) == 0
+    assert capsys.readouterr().out.startswith('0 run(s) to do, 2 skipped (already in %s)' % log)
+    assert batch.run(2, 2, ['--results', str(log), '--T', '2', '--seed', '1']) == 2
+    assert capsys.readouterr().err == 'error: FLAGS must not set --seed: run i gets SEED_BASE+i\n'
+    assert batch.run(1, 1, ['--results', str(log)], scheduler='pbs') == 2
+    monkeypatch.setenv('PATH', str(tmp_path))          # no sbatch: refused while handling signals
+    assert batch.run(1, 1, ['--results', str(log)], scheduler='slurm') == 2
+    assert 'sbatch not found' in capsys.readouterr().err
+    assert [signal.getsignal(s) for s in batch.Signals.KINDS] == before
