@@ -110,8 +110,8 @@ class Run:
         """Its process is gone (and pumped): the seeds it did not report failed."""
         if self.rest:       # its last event, cut short
             warn_bad([self.rest], self.files[1])
-        how = 'ended with status %d' % status if status >= 0 else 'was killed by %s' % (
-            signal.Signals(-status).name if -status in signal.valid_signals() else -status)
+        how = 'ended with status %d' % status if status >= 0 else 'was killed by %s' % signal_name(
+            -status)
         where = self.log_path(self.share[0] if self.on is None else self.on)
         line = last_line(where) or 'no output'
         during = 'before its first experiment' if self.on is None else 'during seed %d' % self.on
@@ -133,6 +133,13 @@ class Run:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return 'signal %d' % number
 
 
 def claim(results, condition, todo):
