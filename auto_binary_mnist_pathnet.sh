@@ -12,5 +12,5 @@ if [[ -z $py ]]; then
 fi
 shopt -s execfail       # an interpreter that cannot be run is bad usage (2), not 126/127
 exec "$py" "$here/batch.py" "$@"
-echo "$(basename "$0"): cannot run the interpreter '$py' (PYTHON)" >&2
+echo "error: cannot run the interpreter '$py' (PYTHON)" >&2
 exit 2

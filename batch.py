@@ -324,7 +324,7 @@ def main(argv=None):
             if not re.fullmatch(r'[0-9]*\.?[0-9]+', poll):
                 raise Exit("SLURM_POLL must be a number of seconds, got '%s'" % poll)
     except Exit as e:
-        print('%s: %s' % (PROG, e.message), file=sys.stderr)
+        print('error: %s' % e.message, file=sys.stderr)
         return e.status
     return run(runs, jobs, flags, base, python=env('PYTHON') or None,
                run_log_dir=env('RUN_LOG_DIR') or None, scheduler=scheduler, wait=wait,
