@@ -1,7 +1,8 @@
-"""What a run tells as it goes, in one place: the console lines and the
-TensorBoard scalars. The lines are the 2017 script's where it had them (the
-per-generation line, `Entire Iter:...`); programs read the results log and the
-batch's events, not these lines."""
+"""What a run tells as it goes, in one place: the console lines, the
+TensorBoard scalars, and the events for the batch that started it. The lines
+are the 2017 script's where it had them (the per-generation line, `Entire
+Iter:...`); programs read the results log and the events, never these lines."""
+import json
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ class Report:
               % (time.time() - STARTED, imports, data, graph), flush=True)
 
     def experiment(self, k, seed):
+        emit('start', seed)
         if self.several:
             print('experiment %d of %d: seed %d' % (k + 1, len(self.args.seeds), seed),
                   flush=True)
@@ -75,11 +77,14 @@ class Report:
     def failed(self, seed, error):
         print('error: seed %d failed: %s: %s' % (seed, type(error).__name__, first_line(error)),
               file=sys.stderr, flush=True)
+        emit('failed', seed, error='%s: %s' % (type(error).__name__, first_line(error)))
 
     def written(self, row):
         print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
               % (row['task1_generations'] + row['task2_generations'], row['task1_generations'],
                  row['task2_generations'], row['overlap']), flush=True)
+        emit('done', row['seed'], task1_generations=row['task1_generations'],
+             task2_generations=row['task2_generations'], overlap=row['overlap'])
 
     def seeds(self, done, failed):
         if self.several:
@@ -93,3 +98,25 @@ def first_line(error):
     lines = [l.strip() for l in str(error).splitlines() if l.strip()]
     lines = [l for l in lines if not l.endswith('execution error:')] or lines or ['']
     return lines[0]
+
+
+def emit(event, seed, **fields):
+    """One JSON line for the batch that started this run (batch.py), appended
+    to the file named by $PATHNET_EVENTS (unset: nothing). The console is
+    flushed first and its byte position sent along, so the batch files each
+    console line under the right experiment without reading the text."""
+    path = os.environ.get('PATHNET_EVENTS')
+    if not path:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        console = os.lseek(sys.stdout.fileno(), 0, os.SEEK_CUR)
+    except (OSError, ValueError):   # a pipe or a terminal has no position
+        console = None
+    line = json.dumps(dict(event=event, seed=seed, console=console, **fields)) + '\n'
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode('utf-8'))
+    finally:
+        os.close(fd)
