@@ -22,15 +22,18 @@ def test_the_validation_split_is_the_first_5000_training_images(mnist_dir):
 
 
 def test_levels_are_the_first_evaluated_generation_reaching_them():
-    args = evolve_args(threshold=1.0, max_steps=6, val_every=2)
-    net = StubNet(val_script=[0.86, 0.91, 0.96])
+    args = evolve_args(threshold=1.0, max_steps=14, val_every=2)
+    script = [0.5, 0.6, 0.7, 0.8, 0.84, 0.86, 0.88, 0.89, 0.91, 0.92, 0.94]
+    net = StubNet(val_script=list(script))
     result = evolve(net, args)
-    # evaluated at generations 2, 4 and 6 (the last, once), each time the winner's path
-    assert [(g, t) for g, t, _ in net.evaluations] == [(2, 0), (4, 0), (6, 0)]
-    for (g, _, m), call in zip(net.evaluations, [net.calls[1], net.calls[3], net.calls[5]]):
+    # every generation up to 4 * val_every, then every val_every; the last once
+    evaluated = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14]
+    assert [(g, t) for g, t, _ in net.evaluations] == [(g, 0) for g in evaluated]
+    for g, _, m in net.evaluations:         # each time the winner's path
+        call = net.calls[g - 1]
         assert np.array_equal(m, call['masks'][call['winner']])
-    assert result.val_reached == {0.85: 2, 0.90: 4, 0.93: 6, 0.95: 6}
-    assert result.val_accuracy == 0.96
+    assert result.val_reached == {0.85: 6, 0.90: 10, 0.93: 14}
+    assert result.val_accuracy == 0.94
 
 
 def test_a_level_keeps_its_first_generation():
@@ -40,16 +43,27 @@ def test_a_level_keeps_its_first_generation():
     assert result.val_accuracy == 0.94          # the final winner's, not the best
 
 
+def test_once_every_level_is_reached_only_the_end_is_evaluated():
+    args = evolve_args(threshold=1.0, max_steps=30, val_every=5)
+    net = StubNet(val_script=[0.9, 0.96, 0.97])
+    result = evolve(net, args)
+    assert [g for g, _, _ in net.evaluations] == [1, 2, 30]
+    assert result.val_reached == {0.85: 1, 0.90: 1, 0.93: 2, 0.95: 2}
+    assert result.val_accuracy == 0.97
+
+
 def test_a_task_is_evaluated_at_its_end_and_only_there_with_val_every_0():
+    """Solved at generation 3: evaluated there once (the end)."""
     script = [([1, 0], 0, True), ([1, 0], 0, True), ([10, 0], 0, True)]   # solved at 3
     args = evolve_args(threshold=0.1, max_steps=50, val_every=5)
-    net = StubNet(script, val_script=[0.97])
+    net = StubNet(script, val_script=[0.5, 0.6, 0.97])
     result = evolve(net, args)
-    assert result.generations == 3 and [e[0] for e in net.evaluations] == [3]
+    assert result.generations == 3 and [e[0] for e in net.evaluations] == [1, 2, 3]
     assert result.val_reached == {level: 3 for level in VAL_LEVELS}
     net = StubNet(val_script=[0.5])
     evolve(net, evolve_args(threshold=1.0, max_steps=7, val_every=0))
     assert [e[0] for e in net.evaluations] == [7]
+
 
 
 def test_task1_generations_plays_exactly_that_many_on_task_1_only():
@@ -95,9 +109,9 @@ def test_validation_images_come_from_the_validation_split(tmp_path, mnist_dir, m
     validation = {classes: out for images, classes, out in made
                   if images is loaded['validation_images']}
     assert set(validation) == {(5, 6), (6, 7)}
-    # generations 2 and 4 of each task, then the test accuracy of each task (after task 2)
-    assert [t for t, _ in evaluated] == [0, 0, 1, 1, 0, 1]
-    for (task, images), classes in zip(evaluated[:4], [(5, 6)] * 2 + [(6, 7)] * 2):
+    # generations 1-4 of each task, then the test accuracy of each task (after task 2)
+    assert [t for t, _ in evaluated] == [0] * 4 + [1] * 4 + [0, 1]
+    for (task, images), classes in zip(evaluated[:8], [(5, 6)] * 4 + [(6, 7)] * 4):
         assert images is validation[classes]
     # noisy, drawn once: salt and pepper over the clean validation images
     clean = loaded['validation_images'][np.isin(loaded['validation_labels'], (5, 6))] / 255.0
@@ -119,5 +133,5 @@ def test_the_rows_validation_columns_agree_with_its_generations(tmp_path, mnist_
                 if accuracy >= level:          # the last evaluation reached it at the latest
                     assert g != ''
                 if g:
-                    assert int(g) == n or int(g) % 4 == 0 and int(g) <= n
+                    assert int(g) <= n and (int(g) <= 16 or int(g) % 4 == 0 or int(g) == n)
             assert [c for c in results_log.COLUMNS if c.startswith('task%d_val_' % t)]
