@@ -130,7 +130,7 @@ def pair_cell(protocol, pair, rows, level, resamples):
         raise PlotError('%s: fewer than 2 seeds run under pathnet, scratch and finetune' % where)
     if len({r['settings'] for r in rows}) > 1:
         raise PlotError('%s: runs of different settings (%s): one protocol per folder' % (
-            where, ' | '.join(sorted({r['settings'] for r in rows}))))
+            where, ' | '.join(sorted({r['settings'] or '(defaults)' for r in rows}))))
     settings = parse_settings(rows[0]['settings'])
     try:
         cap = int(settings.get('max_steps', CAP))
@@ -213,7 +213,7 @@ def summary(cells, w):
 
 def table(cells, resamples):
     m = correct(cells)
-    w = max(len(c['protocol']) for c in cells)
+    w = max(len(c['protocol']) for c in cells + [{'protocol': 'protocol'}])
     lines = ['level of %-*s %-12s %s' % (w, c['protocol'], pair_name(c['pair']), c['why'])
              for c in cells]
     lines += ['ratio [95%% paired bootstrap CI] p=two-sided bootstrap p; * = significant after '
@@ -254,10 +254,12 @@ def plot(cells):
         headers += [(end, k)] * bool(pairs)
         end -= bool(pairs)
         for pair in pairs:   # a threshold row, and a validation row if any protocol has one
-            for name in ('threshold', 'validation')[:1 + any(
-                    len(c['levels']) > 1 for c in cells if c['pair'] == pair)]:
-                rows[pair, name] = end
-                end -= 1
+            val = {c['levels'][-1] for c in cells if c['pair'] == pair} - {'threshold'}
+            rows[pair, 'threshold'] = end, pair_name(pair).replace('->', '\u2192')
+            if val:   # the level when the protocols agree on it, else in each panel
+                rows[pair, 'validation'] = end - 1, (min(val) if len(val) == 1 else
+                                                     'validation').replace('_', ' ')
+            end -= 1 + bool(val)
     fig, axes = plt.subplots(1, len(names), figsize=(2.5 + 5 * len(names), 1.6 - 0.3 * end),
                              sharey=True, squeeze=False)
     spread = []
@@ -265,7 +267,7 @@ def plot(cells):
         side = blended_transform_factory(ax.transAxes, ax.transData)
         for c in (c for c in cells if c['protocol'] == protocol):
             for lv in c['levels']:
-                y = rows[c['pair'], 'threshold' if lv == 'threshold' else 'validation']
+                y, name = rows[c['pair'], 'threshold' if lv == 'threshold' else 'validation']
                 for j, k in enumerate(MEASURES):
                     t = c['tests'][lv, k]
                     if t is None:
@@ -279,7 +281,7 @@ def plot(cells):
                     if t.get('holm'):
                         ax.annotate('*', (hi, y + dy), xytext=(2, -4), color=color,
                                     textcoords='offset points')
-                if lv != 'threshold':
+                if name == 'validation':
                     ax.text(0.99, y, lv.replace('_', ' '), transform=side, fontsize=7,
                             va='center', ha='right', color='0.4')
         for y, k in headers:
@@ -293,9 +295,8 @@ def plot(cells):
     reach = max(max(spread), 1 / min(spread)) * 1.25   # 1 in the middle: 0.5 as far as 2
     for ax in axes[0]:
         log_axis(ax, 1 / reach, reach, RATIO_TICKS)
-    axes[0][0].set_yticks(list(rows.values()))
-    axes[0][0].set_yticklabels([pair_name(p).replace('->', '\u2192') if name == 'threshold'
-                                else 'validation' for p, name in rows], fontsize=8)
+    axes[0][0].set_yticks([y for y, _ in rows.values()])
+    axes[0][0].set_yticklabels([name for _, name in rows.values()], fontsize=8)
     axes[0][0].set_ylim(end + 0.5, 0.5)
     handles = [Line2D([], [], marker=STYLE[k][0], color=STYLE[k][1], ls='', label=NAMES[k])
                for k in MEASURES] + [Line2D([], [], marker='o', color='0.3', mfc='white', ls='',

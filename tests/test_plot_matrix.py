@@ -237,8 +237,22 @@ def test_validation_level_is_the_lowest_most_pathnet_runs_reached(tmp_path, caps
     assert cell['levels'] == ['threshold'] and 'not every run measured' in cell['why']
     assert plot_matrix.main([log, '-o', str(tmp_path / 'v.png'), '--bootstrap', '100']) == 0
     out = capsys.readouterr().out
-    assert 'level of p 5v6 -> 6v7   val 0.85: the lowest' in out
+    assert re.search(r'level of p +5v6 -> 6v7 +val 0.85: the lowest', out)
     assert re.search(r'\n +val 0.85 +10.0 +30.0 +10.0 +40.0  3.00 \[3.00, 3.00\]', out)
+    # The figure: the level beside the pair when the protocols agree, else in each panel.
+    for levels, ticks, texts in ((('auto', 'auto'), 'val 0.85', []),
+                                 (('auto', 'val_0.90'), 'validation', ['val 0.85', 'val 0.90'])):
+        fig = plot_matrix.plot([plot_matrix.read_protocol(name, [log], lv, 100)[0]
+                                for name, lv in zip('ab', levels)] + plot_matrix.read_protocol(
+                                    'a', [pair_log(tmp_path / 'd.csv', '1v2', '3v4',
+                                                   fixed(100, 100))], 'auto', 100))
+        # rows: 0 'shared', -1 the pair, -2 its level, -3 'disjoint', -4 the other pair
+        assert list(fig.axes[0].get_yticks()) == [-1, -2, -4]
+        assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [
+            '5v6 \u2192 6v7', ticks, '1v2 \u2192 3v4']
+        assert [t.get_text() for ax in fig.axes for t in ax.texts if 'val' in t.get_text()] \
+            == texts
+        plt.close(fig)
 
 
 def test_bad_input_is_one_line_error(tmp_path, capsys):
