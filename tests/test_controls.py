@@ -54,6 +54,7 @@ def test_task2_start_and_training_per_control(net, data, control):  # noqa: F811
         assert same == (control == 'pathnet'), (l, m)
 
 
+@pytest.mark.slow
 def test_same_seed_identical_task1_in_all_conditions(tmp_path, mnist_dir, capsys):
     log = str(tmp_path / 'log.csv')
     for control in ('pathnet', 'scratch', 'finetune'):
