@@ -1,6 +1,6 @@
 """Tournaments checked against an independent float64 NumPy reference.
 
-The reference knows only the contract (../shared/PATHNET.md) and the layout
+The reference knows only the contract (the project's PATHNET.md) and the layout
 of the state variables (net.params = per-layer weights [M, in, F], per-layer
 biases [M, F], readout weights [tasks, F, 2], readout biases [tasks, 2];
 net.moments = Adam's m and v in the same layout; net.step). It trains one
