@@ -32,7 +32,7 @@ def test_task2_start_and_training_per_control(net, data, control):  # noqa: F811
                        batches(i))
     end1 = state(sess, net)
     keep, frozen = driver.start_masks(control, 1, PATH1, (L, M))
-    net.start_task(sess, 1, *data, keep)
+    net.start_task(sess, 1, *data, keep, rng)
     start2 = state(sess, net)
     for l in range(L):
         for m in range(M):
