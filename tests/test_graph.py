@@ -239,9 +239,9 @@ def test_start_task_keep_mask_for_controls(net, data):
     warm_up(sess, net, np.random.default_rng(5), NO_FROZEN)
     end = state(sess, net)
     rng = np.random.default_rng(55)
-    net.start_task(sess, 1, *data, np.ones((L, M), np.float32), rng)        # finetune
+    net.start_task(sess, 1, *data, np.ones((L, M), np.float32), rng)       # finetune
     kept = state(sess, net)
-    net.start_task(sess, 1, *data, np.zeros((L, M), np.float32), rng)       # scratch
+    net.start_task(sess, 1, *data, np.zeros((L, M), np.float32), rng)      # scratch
     fresh_all = state(sess, net)
     for l in range(L):
         for group in (net.weights, net.biases):
