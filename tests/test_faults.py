@@ -508,10 +508,12 @@ needs_setpriv = pytest.mark.skipif(
     reason='needs root and setpriv to run as nobody (root reads everything)')
 
 
+AS_NOBODY = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups']
+
+
 def as_nobody(args, mnist_dir, cwd):
-    return subprocess.run(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
-                           sys.executable, DRIVER] + args, capture_output=True, text=True,
-                          env=env(mnist_dir), cwd=cwd, timeout=60)
+    return subprocess.run(AS_NOBODY + [sys.executable, DRIVER] + args, capture_output=True,
+                          text=True, env=env(mnist_dir), cwd=cwd, timeout=60)
 
 
 @pytest.fixture
@@ -526,9 +528,9 @@ def shared_tmp():
 def nobody_cannot_run_the_driver(mnist_dir):
     """Why user nobody cannot run this interpreter with numpy on the driver
     (e.g. a venv under /root, a clone nobody may read), or None."""
-    p = subprocess.run(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
-                        sys.executable, '-c', 'import numpy; open(%r).close()' % DRIVER],
-                       capture_output=True, text=True, env=env(mnist_dir), cwd='/', timeout=60)
+    p = subprocess.run(AS_NOBODY + [sys.executable, '-c', 'import numpy; open(%r).close()'
+                                    % DRIVER], capture_output=True, text=True,
+                       env=env(mnist_dir), cwd='/', timeout=60)
     if p.returncode:
         lines = (p.stderr.strip() or 'exit %d' % p.returncode).splitlines()
         return 'user nobody cannot run %s with numpy on %s: %s' % (sys.executable, DRIVER,
