@@ -21,6 +21,7 @@ import pytest
 import binary_mnist_pathnet as driver
 from conftest import ROOT
 from results_log import read_log
+from test_driver import GEN_LINE      # the progress line
 
 SCRIPT = os.path.join(ROOT, 'auto_binary_mnist_pathnet.sh')
 SMALL = ['--max_steps', '3', '--T', '2', '--candi', '4']
@@ -176,9 +177,6 @@ def test_slurm_log_dir_is_the_parts_folder(slurm, mnist_dir, tmp_path):
 
 # ---------------------------------------------------------------------------
 # --log_dir: TensorBoard scalars.
-
-GEN_LINE = re.compile(r'^task (\d)  gen +(\d+)  fitness ([\d.]+) ([\d.]+)  best ([\d.]+)')
-
 
 def scalars(folder):
     """{tag: [(step, value), ...]} of the event files in folder."""
