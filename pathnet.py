@@ -11,8 +11,9 @@ any copy of the whole network and without NumPy round trips.
 """
 import os
 
-# oneDNN reorders float sums between runs: off, same seed gives the same run
-# (../shared/NOTES.md); it is also faster for this model.
+# oneDNN reorders float sums between runs, so two runs of one seed diverge
+# after some tens of generations; with TF_ENABLE_ONEDNN_OPTS=0 repeated runs
+# are identical, and this model is faster too.
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 

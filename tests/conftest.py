@@ -7,12 +7,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
+def skip_or_fail(reason):
+    """Skip with `reason`; under CI ($PATHNET_CI set, as .ci/run does) fail
+    with it instead: CI runs every test, and a skip there hides a broken
+    setup."""
+    if os.environ.get('PATHNET_CI'):
+        pytest.fail('%s (PATHNET_CI is set: CI runs every test, nothing is skipped)' % reason,
+                    pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope='session')
 def mnist_dir():
-    """The offline MNIST copy: $MNIST_DATA_DIR, else ../shared/mnist."""
-    path = os.environ.get('MNIST_DATA_DIR') or os.path.join(ROOT, '..', 'shared', 'mnist')
-    if not os.path.exists(os.path.join(path, 'train-images-idx3-ubyte.gz')):
-        pytest.skip('no MNIST copy at %s (set MNIST_DATA_DIR)' % path)
+    """The offline MNIST copy, $MNIST_DATA_DIR (made absolute); the tests
+    never look anywhere else. Unset: skipped (failed under PATHNET_CI). Set
+    to a folder without the four files: failed, as a wrong setting."""
+    import input_data
+    path = os.environ.get('MNIST_DATA_DIR')
+    if not path:
+        skip_or_fail('needs MNIST: set MNIST_DATA_DIR to a folder with the four MNIST .gz files')
+    missing = [f for f in input_data.FILES.values() if not os.path.isfile(os.path.join(path, f))]
+    if missing:
+        pytest.fail('MNIST_DATA_DIR=%s is set, but %s not there' % (
+            path, ', '.join(missing) + (' is' if len(missing) == 1 else ' are')), pytrace=False)
     return os.path.abspath(path)
 
 
@@ -68,8 +85,9 @@ class SlurmCluster:
 def slurm():
     """A single-node SLURM cluster for the session (tests/slurm_cluster.sh),
     a SlurmCluster. Skips, with the script's one-line reason, when it cannot
-    be had: not root (exit 2) or no packages (exit 3); any other failure
-    fails. Stops the cluster at the end, unless it was up before."""
+    be had: not root (exit 2) or no packages (exit 3); under PATHNET_CI
+    those fail instead, as any other failure does. Stops the cluster at
+    the end, unless it was up before."""
     import fcntl
     import subprocess
     import time
@@ -82,8 +100,8 @@ def slurm():
         except OSError:
             if time.time() > deadline:
                 os.close(lock)
-                pytest.skip('no SLURM cluster: another test session held %s for %d s'
-                            % (SLURM_LOCK, SLURM_LOCK_WAIT))
+                skip_or_fail('no SLURM cluster: another test session held %s for %d s'
+                             % (SLURM_LOCK, SLURM_LOCK_WAIT))
             time.sleep(1)
     try:
         r = subprocess.run(['bash', SLURM_SCRIPT, 'start'], stdout=subprocess.PIPE,
@@ -94,8 +112,8 @@ def slurm():
         try:
             if r.returncode in (2, 3):
                 lines = (r.stderr.strip() or r.stdout.strip()).splitlines()   # reason: stderr
-                pytest.skip('no SLURM cluster: %s'
-                            % (lines[-1] if lines else 'exit %d' % r.returncode))
+                skip_or_fail('no SLURM cluster: %s'
+                             % (lines[-1] if lines else 'exit %d' % r.returncode))
             if r.returncode != 0:
                 pytest.fail('%s start failed (exit %d):\n%s%s'
                             % (SLURM_SCRIPT, r.returncode, r.stdout, r.stderr), pytrace=False)

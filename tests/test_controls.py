@@ -41,7 +41,7 @@ def test_task2_start_and_training_per_control(net, data, control):  # noqa: F811
                        batches(i))
     end1 = state(sess, net)
     keep, frozen = driver.start_masks(control, 1, PATH1, (L, M))
-    net.start_task(sess, 1, *data, keep)
+    net.start_task(sess, 1, *data, keep, rng)
     start2 = state(sess, net)
     for l in range(L):
         for m in range(M):
@@ -69,6 +69,7 @@ def test_task2_start_and_training_per_control(net, data, control):  # noqa: F811
 
 
 
+@pytest.mark.slow
 def test_same_seed_identical_task1_in_all_conditions(tmp_path, mnist_dir, capsys):
     log = str(tmp_path / 'log.csv')
     for control in ('pathnet', 'scratch', 'finetune'):

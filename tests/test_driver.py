@@ -359,6 +359,7 @@ def test_threshold_columns_consistent_with_generations(tmp_path, mnist_dir):
 # ---------------------------------------------------------------------------
 # 5. several seeds in one process
 
+@pytest.mark.slow
 def test_seeds_rows_equal_single_runs(tmp_path, mnist_dir):
     code, batch = run_main(tmp_path, mnist_dir, SMALL + ['--seeds', '3-5'], name='batch.csv')
     assert code == 0
@@ -563,6 +564,7 @@ def test_fresh_noise_shared_tournament_candidates_see_different_noise_at_the_rat
     assert (seen[0] != seen[1]).mean() > 0.4
 
 
+@pytest.mark.slow
 def test_fresh_noise_run_is_reproducible_and_stores_clean_images(tmp_path, mnist_dir,
                                                                 monkeypatch):
     stored = []
@@ -680,6 +682,7 @@ BUILD = {'tensorflow': tf.__version__, 'numpy': np.__version__}
                     'and NumPy %s (requirements-lock.txt); this is TensorFlow %s, NumPy %s'
                     % (GOLDEN_BUILD['tensorflow'], GOLDEN_BUILD['numpy'], BUILD['tensorflow'],
                        BUILD['numpy']))
+@pytest.mark.slow
 @pytest.mark.parametrize('argv, keys', [
     (['--seeds', '11-12'], ['defaults 11', 'defaults 12']),
     (['--seed', '11', '--tournament', 'shared'], ['shared 11']),

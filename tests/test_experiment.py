@@ -31,6 +31,7 @@ def rows(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_end_to_end_appends_one_well_formed_row_and_prints_summary_last(tmp_path, mnist_dir):
     log = tmp_path / 'results' / 'log.csv'
     history = tmp_path / 'history.jsonl'
@@ -77,6 +78,7 @@ def test_same_seed_same_row(tmp_path, mnist_dir, capsys):
     assert a == b
 
 
+@pytest.mark.slow
 def test_unsolved_task_is_recorded_and_experiment_goes_on(tmp_path, mnist_dir):
     log = tmp_path / 'log.csv'
     p = run(['--max_steps', '2', '--T', '2', '--candi', '3', '--threshold', '1.0',
@@ -141,6 +143,7 @@ def test_unwritable_results_fails_before_training(tmp_path, mnist_dir):
     assert 'ready' not in p.stdout            # before TensorFlow and the graph
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_appends_nothing(tmp_path, mnist_dir, sig):
     log = tmp_path / 'log.csv'

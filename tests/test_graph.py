@@ -25,10 +25,14 @@ def data():
     return x, np.eye(2, dtype=np.float32)[y]
 
 
-def fresh(net, data, task=0, keep=None):
+def fresh(net, data, task=0, keep=None, seed=0):
+    """A session on the shared network, every module drawn afresh from a
+    generator of the test's own (not the network's default one, which
+    earlier tests would have advanced: a test alone would start elsewhere)."""
     sess = session(net)
     sess.run(net.init)
-    net.start_task(sess, task, *data, keep if keep is not None else np.zeros((L, M), np.float32))
+    net.start_task(sess, task, *data, keep if keep is not None else np.zeros((L, M), np.float32),
+                   np.random.default_rng(seed))
     return sess
 
 
@@ -166,7 +170,7 @@ def test_candidates_start_from_same_state_on_same_minibatches(net, data):
 @pytest.mark.parametrize('order', [0, 1])
 def test_winner_state_is_what_remains_and_inactive_modules_untouched(net, data, order):
     """Run in both candidate orders, so the winner sits once in each slot."""
-    sess = fresh(net, data)
+    sess = fresh(net, data, seed=4)       # from here a beats b 30 to 24 (seed 0: a tie)
     warm_up(sess, net, np.random.default_rng(3), NO_FROZEN, rounds=40)
     start = state(sess, net)
     # a and b differ in how many modules each layer has, so their slots
@@ -201,7 +205,7 @@ def test_frozen_modules_bit_identical_through_task_2(net, data):
     warm_up(sess, net, rng, NO_FROZEN)
     path1 = mask([0, 1], [2, 5], [3, 4])
     end_of_task1 = state(sess, net)
-    net.start_task(sess, 1, *data, path1)            # freeze path1, re-init the rest
+    net.start_task(sess, 1, *data, path1, rng)       # freeze path1, re-init the rest
     task2_start = state(sess, net)
     for l in range(L):
         for m in range(M):
@@ -234,9 +238,10 @@ def test_start_task_keep_mask_for_controls(net, data):
     sess = fresh(net, data)
     warm_up(sess, net, np.random.default_rng(5), NO_FROZEN)
     end = state(sess, net)
-    net.start_task(sess, 1, *data, np.ones((L, M), np.float32))        # finetune
+    rng = np.random.default_rng(55)
+    net.start_task(sess, 1, *data, np.ones((L, M), np.float32), rng)       # finetune
     kept = state(sess, net)
-    net.start_task(sess, 1, *data, np.zeros((L, M), np.float32))       # scratch
+    net.start_task(sess, 1, *data, np.zeros((L, M), np.float32), rng)      # scratch
     fresh_all = state(sess, net)
     for l in range(L):
         for group in (net.weights, net.biases):

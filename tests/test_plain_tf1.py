@@ -16,6 +16,8 @@ from pathnet import PathNet, session  # noqa: E402
 # The small network, its synthetic data and helpers are test_graph's.
 from test_graph import B, F, L, M, N, NO_FROZEN, T, batches, data, mask  # noqa: E402,F401
 
+pytestmark = pytest.mark.slow       # a minute or more: the benchmark's baseline, not the product
+
 
 @pytest.fixture(scope='module', params=['masked', 'cond'])
 def plain(request):

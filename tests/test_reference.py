@@ -1,6 +1,6 @@
 """Tournaments checked against an independent float64 NumPy reference.
 
-The reference knows only the contract (../shared/PATHNET.md) and the layout
+The reference knows only the contract (the project's PATHNET.md) and the layout
 of the state variables (net.params = per-layer weights [M, in, F], per-layer
 biases [M, F], readout weights [tasks, F, 2], readout biases [tasks, 2];
 net.moments = Adam's m and v in the same layout; net.step). It trains one
@@ -66,14 +66,15 @@ def raw_state(sess, net):
     return {'p': p, 'm': m, 'v': v, 'step': step}
 
 
-def gradients(p, mask, task, x, y):
+def gradients(p, mask, task, x, y, aggregate='sum'):
     """Gradients of the mean softmax cross-entropy of one minibatch w.r.t.
     every module on the path (frozen ones too) and the task's readout, as
-    {(param index, row): gradient}, and the number of hits."""
+    {(param index, row): gradient}, and the number of hits. aggregate: a
+    layer passes on the sum of its active modules, or (mean) their mean."""
     hs, zs, h = [x], [], x
     for l in range(L):
         z = {m: h @ p[l][m] + p[L + l][m] for m in np.flatnonzero(mask[l])}
-        h = sum(np.maximum(a, 0.0) for a in z.values())
+        h = sum(np.maximum(a, 0.0) for a in z.values()) / (len(z) if aggregate == 'mean' else 1)
         zs.append(z)
         hs.append(h)
     logits = h @ p[2 * L][task] + p[2 * L + 1][task]
@@ -84,7 +85,7 @@ def gradients(p, mask, task, x, y):
     for l in reversed(range(L)):
         below = np.zeros_like(hs[l])
         for m, z in zs[l].items():
-            dz = dh * (z > 0)
+            dz = dh / (len(zs[l]) if aggregate == 'mean' else 1) * (z > 0)
             grads[l, m] = hs[l].T @ dz
             grads[L + l, m] = dz.sum(0)
             below += dz @ p[l][m].T
@@ -93,7 +94,7 @@ def gradients(p, mask, task, x, y):
     return grads, hits
 
 
-def train_path(state, mask, frozen, task, batches, data, opt):
+def train_path(state, mask, frozen, task, batches, data, opt, aggregate='sum'):
     """Path `mask` trained for len(batches) minibatches from `state`. Only
     its unfrozen modules and the task's readout are updated. Returns the new
     state (the input is not modified) and the correct count."""
@@ -101,7 +102,7 @@ def train_path(state, mask, frozen, task, batches, data, opt):
     x_all, y_all = (np.asarray(a, np.float64) for a in data)
     correct = 0
     for batch in batches:
-        grads, hits = gradients(s['p'], mask, task, x_all[batch], y_all[batch])
+        grads, hits = gradients(s['p'], mask, task, x_all[batch], y_all[batch], aggregate)
         correct += hits
         s['step'] += 1
         t = s['step']
@@ -118,20 +119,20 @@ def train_path(state, mask, frozen, task, batches, data, opt):
     return s, correct
 
 
-def copy_tournament(state, masks, frozen, task, batches, data, opt):
+def copy_tournament(state, masks, frozen, task, batches, data, opt, aggregate='sum'):
     """Default mode: both candidates from `state` on the same [T, B]
     minibatches; the winner's state is kept (ties to the first)."""
-    runs = [train_path(state, m, frozen, task, batches, data, opt) for m in masks]
+    runs = [train_path(state, m, frozen, task, batches, data, opt, aggregate) for m in masks]
     correct = [c for _, c in runs]
     winner = int(correct[1] > correct[0])
     return runs[winner][0], correct, winner
 
 
-def shared_tournament(state, masks, frozen, task, batches, data, opt):
+def shared_tournament(state, masks, frozen, task, batches, data, opt, aggregate='sum'):
     """The paper's serial mode: batches [2, T, B]; A trains on batches[0]
     from `state`, then B on batches[1] from the state A left; both stay."""
-    after_a, ca = train_path(state, masks[0], frozen, task, batches[0], data, opt)
-    after_b, cb = train_path(after_a, masks[1], frozen, task, batches[1], data, opt)
+    after_a, ca = train_path(state, masks[0], frozen, task, batches[0], data, opt, aggregate)
+    after_b, cb = train_path(after_a, masks[1], frozen, task, batches[1], data, opt, aggregate)
     return after_b, [ca, cb], int(cb > ca)
 
 
@@ -187,10 +188,10 @@ def batches(seed, shape=(T, B)):
     return np.random.default_rng(seed).integers(0, len(DATA_X), shape)
 
 
-def build(opt, tournament=None):
+def build(opt, tournament=None, aggregate='sum'):
     kwargs = {} if tournament is None else {'tournament': tournament}
     return PathNet(L=L, M=M, N=N, filt=F, T=T, batch_size=B, learning_rate=LR[opt],
-                   optimizer=opt, tasks=2, **kwargs)
+                   optimizer=opt, tasks=2, aggregate=aggregate, **kwargs)
 
 
 def warm(net, opt, frozen, warm_batches):
@@ -358,4 +359,30 @@ def test_shared_tournament_keeps_frozen_modules_bit_identical(shared_net):
                     changed += not same
     assert changed
     assert end['step'] == start['step'] + 8 * 2 * T
+    sess.close()
+
+
+# ---------------------------------------------------------------------------
+# Mean aggregation (--aggregate mean): every layer passes on the mean of its
+# active modules, so each module's gradient is scaled by 1/count as well.
+
+@pytest.mark.parametrize('opt, tournament', [('adam', 'restore'), ('sgd', 'restore'),
+                                             ('adam', 'shared')])
+def test_mean_aggregation_tournaments_match_reference_from_warm_state(opt, tournament):
+    """Three tournaments in a row from a warm state, as above, with layers
+    that average their active modules. The paths have 1, 2 and 3 distinct
+    modules in a layer (a repeated index counts once) and frozen modules."""
+    net = build(opt, tournament, aggregate='mean')
+    shape = (T, B) if tournament == 'restore' else (2, T, B)
+    play = copy_tournament if tournament == 'restore' else shared_tournament
+    sess = warm(net, opt, FROZEN, lambda i: batches(i, shape))
+    ref, got = read_state(sess, net), raw_state(sess, net)
+    for k, pair in enumerate(((A, B_), (B2, A), (A, B2))):
+        b = batches(4000 + k, shape)
+        ref_next, ref_correct, ref_winner = play(ref, pair, FROZEN, TASK, b, DATA, opt, 'mean')
+        correct, winner, _ = net.tournament(sess, TASK, np.stack(pair), FROZEN, b)
+        got_next = raw_state(sess, net)
+        assert list(correct) == ref_correct and winner == ref_winner, (k, correct, ref_correct)
+        assert_matches(ref_next, ref, got_next, got)
+        ref, got = ref_next, got_next
     sess.close()

@@ -4,6 +4,10 @@ Needs root and apt (Debian/Ubuntu); skipped otherwise."""
 import os
 import subprocess
 
+import pytest
+
+pytestmark = pytest.mark.slow       # a SLURM cluster
+
 
 def sbatch(slurm, *args):
     """sbatch --parsable ARGS on the test cluster: (exit status, job id, stderr)."""

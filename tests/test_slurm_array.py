@@ -25,6 +25,8 @@ import pytest  # noqa: E402
 
 from results_log import read_log  # noqa: E402
 
+pytestmark = pytest.mark.slow       # a SLURM cluster and driver runs
+
 
 def env(slurm, mnist_dir, **extra):
     e = dict(slurm.env, MNIST_DATA_DIR=mnist_dir, PYTHON=PYTHON, SCHEDULER='slurm',
