@@ -647,7 +647,7 @@ def main():
     p.add_argument('--validation_flags', action='append', default=None,
                    help="validation: a protocol's driver flags, one process each; repeat it for "
                         "several, write it with = ('--validation_flags=' for the defaults); "
-                        "default: %s" % ' and '.join(repr(f) for f in VALIDATION_FLAGS))
+                        "None: two, %s" % ' and '.join(repr(f) for f in VALIDATION_FLAGS))
     p.add_argument('--plain_variants', default=','.join(PLAIN_VARIANTS),
                    help='plain section: which of %s to measure' % ', '.join(PLAIN_VARIANTS))
     p.add_argument('--out', default=None,
