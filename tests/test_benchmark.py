@@ -7,6 +7,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 'bench'))
 import benchmark  # noqa: E402
+from results_log import VAL_LEVELS  # noqa: E402
 
 
 def test_deal_is_the_auto_scripts_round_robin():
@@ -44,3 +45,57 @@ def test_rows_differ(tmp_path):
     assert not ok
     assert any('seed 2' in p and 'task1_path' in p for p in problems)
     assert any('seeds' in p for p in problems)                   # c lacks seed 2
+
+
+# -- the validation section -----------------------------------------------------
+
+def test_the_validation_schedule_counts_evolves_evaluations():
+    # test_validation's cases: every generation up to 4*val_every, then every
+    # val_every while a level is unreached, and the end once.
+    assert benchmark.validation_schedule(14, [6, 10, 14, ''], 2) == 11
+    assert benchmark.validation_schedule(30, [1, 1, 2, 2], 5) == 3      # 1, 2 and 30
+    assert benchmark.validation_schedule(3, ['', '', '', ''], 5) == 3   # solved at 3
+    assert benchmark.validation_schedule(100, [''] * 4, 0) == 1         # only the end
+    row = {'task1_generations': '14', 'task2_generations': '30'}
+    for t, gens in ((1, ['6', '10', '14', '']), (2, ['1', '1', '2', '2'])):
+        for level, g in zip(VAL_LEVELS, gens):
+            row['task%d_val_gen_%.2f' % (t, level)] = g
+    assert benchmark.expected_validations(row, 2) == [11, 3]   # task 2: 1, 2 and 30
+
+
+def test_the_validation_child_counts_and_its_check_catches_test_evaluations(mnist_dir, tmp_path):
+    """Two tiny experiments in the section's own child process: every count
+    matches the schedule the rows imply; then the same numbers as a benchmark
+    that took the two final test evaluations for held-out ones would report
+    them, which the check must refuse."""
+    import copy
+    import json
+    import subprocess
+    results = str(tmp_path / 'v.csv')
+    p = subprocess.run([sys.executable, benchmark.__file__, '--child', 'validation',
+                        '--validation_seeds', '1000-1001',
+                        '--validation_flags=--max_steps 12 --T 5 --candi 8 --val_every 2',
+                        '--results', results], capture_output=True, text=True,
+                       env=dict(os.environ, MNIST_DATA_DIR=mnist_dir))
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().split('\n')[-1])
+    assert out['problems'] == [] and benchmark.validation_problems(out) == []
+    rows = {int(r['seed']): r for r in benchmark.read_rows(results)}
+    assert [e['seed'] for e in out['experiments']] == [1000, 1001] == sorted(rows)
+    for e in out['experiments']:
+        row = rows[e['seed']]
+        assert e['generations'] == [int(row['task1_generations']), int(row['task2_generations'])]
+        assert e['val_per_task'] == benchmark.expected_validations(row, 2)   # from the log
+        assert e['val_evaluations'] == sum(e['val_per_task']) > 0
+        assert e['test_evaluations'] == 2 and e['tournaments'] == sum(e['generations'])
+        assert 0 < e['share'] < 1 and 0 < e['share_val_every_0'] < e['share']
+    assert out['max_share'] < 1 and out['min_val_evaluations'] > 0
+
+    broken = copy.deepcopy(out)
+    for e in broken['experiments']:
+        e['val_evaluations'] += e['test_evaluations']
+        e['val_s'] += e['test_s']
+        e['test_evaluations'], e['test_s'] = 0, 0.0
+    problems = benchmark.validation_problems(broken)
+    assert len(problems) == 2 * len(out['experiments'])
+    assert all('test evaluations' in p or 'the rows imply' in p for p in problems)
