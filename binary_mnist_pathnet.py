@@ -214,7 +214,7 @@ def build():
     """What a row names as its maker: the code's version and the TensorFlow and NumPy
     that ran it."""
     from pathnet import tf
-    return {'code_version': results_log.code_version(), 'tensorflow': tf.__version__,
+    return {'code_version': results_log.code_version(), 'tensorflow': tf.version.VERSION,
             'numpy': np.__version__}
 
 

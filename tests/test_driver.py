@@ -675,7 +675,7 @@ GOLDEN = {
 # rows differ (with the same statistics, docs/cross-build.md). On this build
 # only, they are checked; the tests comparing rows within one build run anywhere.
 GOLDEN_BUILD = {'tensorflow': '2.21.0', 'numpy': '2.4.6'}
-BUILD = {'tensorflow': tf.__version__, 'numpy': np.__version__}
+BUILD = {'tensorflow': tf.version.VERSION, 'numpy': np.__version__}
 
 
 @pytest.mark.skipif(BUILD != GOLDEN_BUILD, reason='golden rows were recorded on TensorFlow %s '

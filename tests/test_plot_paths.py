@@ -319,5 +319,5 @@ def test_a_torn_row_is_skipped_and_the_rest_drawn(tmp_path, capsys):
                                        '2026-11-27T08:50:01Z,1,path'])
     code, out, err = run_main([log, '--usage', '-o', str(tmp_path / 'u.png')], capsys)
     assert code == 0 and is_png(tmp_path / 'u.png')
-    assert err == ('warning: %s line 3: torn row (22 fields, expected 29), skipped\n'
-                   'warning: %s line 4: torn row (3 fields, expected 29), skipped\n' % (log, log))
+    assert err == ('warning: %s line 3: torn row (22 fields, expected 42), skipped\n'
+                   'warning: %s line 4: torn row (3 fields, expected 42), skipped\n' % (log, log))

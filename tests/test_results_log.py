@@ -14,7 +14,7 @@ from results_log import COLUMNS, COLUMNS_V1, LogError, check_log, read_log  # no
 HEADER = ','.join(COLUMNS)
 HEADER_V1 = ','.join(COLUMNS_V1)
 # The columns after COLUMNS_V1: task 2 never reached 0.95; the code and build.
-NEW = ',0,0,3,17,40,,,,0123456789ab,2.21.0,2.4.6'
+NEW = ',0,0,3,17,40,,,,0123456789ab,2.21.0,2.4.6,0.9300,0.9700,5,10,,,3,4,6,9'
 
 
 def row(seed=1, control='pathnet', g1=121, acc1='0.9303', settings='', v1=False):
@@ -122,7 +122,11 @@ def test_new_columns_come_after_the_old_ones():
     assert COLUMNS[21:] == ['task1_diverged', 'task2_diverged',
                             'task1_gen_0.95', 'task1_gen_0.98', 'task1_gen_0.99',
                             'task2_gen_0.95', 'task2_gen_0.98', 'task2_gen_0.99',
-                            'code_version', 'tensorflow', 'numpy']
+                            'code_version', 'tensorflow', 'numpy',
+                            'task1_val_accuracy', 'task2_val_accuracy',
+                            'task1_val_gen_0.85', 'task1_val_gen_0.90', 'task1_val_gen_0.93',
+                            'task1_val_gen_0.95', 'task2_val_gen_0.85', 'task2_val_gen_0.90',
+                            'task2_val_gen_0.93', 'task2_val_gen_0.95']
 
 
 def test_torn_rows_are_skipped_with_a_warning(tmp_path, capsys):
@@ -132,8 +136,8 @@ def test_torn_rows_are_skipped_with_a_warning(tmp_path, capsys):
     (tmp_path / 'r.csv').write_text('\n'.join([HEADER, row(seed=1), glued, row(seed=5), cut]))
     assert [r['seed'] for r in read_log(log, ints=('seed',))] == [1, 5]
     assert capsys.readouterr().err == (
-        'warning: %s line 3: torn row (60 fields, expected 32), skipped\n'
-        'warning: %s line 5: torn row (12 fields, expected 32), skipped\n' % (log, log))
+        'warning: %s line 3: torn row (80 fields, expected 42), skipped\n'
+        'warning: %s line 5: torn row (12 fields, expected 42), skipped\n' % (log, log))
 
 
 def test_v1_logs_and_rows_read_with_empty_new_columns(tmp_path, capsys):
@@ -210,10 +214,10 @@ def test_append_after_a_torn_row_starts_a_new_line(tmp_path, capsys):
     with open(log, 'a') as f:
         f.write('2026-11-27T08:50:01Z,2,path')   # a crash in the middle of a row
     results_log.append_row(log, full_row(3))
-    assert data_lines(log) == [',1,pathnet' + ',' * 29, '2026-11-27T08:50:01Z,2,path',
-                               ',3,pathnet' + ',' * 29, '']
+    assert data_lines(log) == [',1,pathnet' + ',' * 39, '2026-11-27T08:50:01Z,2,path',
+                               ',3,pathnet' + ',' * 39, '']
     assert [r['seed'] for r in read_log(log)] == ['1', '3']
-    assert 'line 3: torn row (3 fields, expected 32), skipped' in capsys.readouterr().err
+    assert 'line 3: torn row (3 fields, expected 42), skipped' in capsys.readouterr().err
 
 
 def test_append_to_a_v1_log_upgrades_it_in_place(tmp_path, capsys):
@@ -223,10 +227,10 @@ def test_append_to_a_v1_log_upgrades_it_in_place(tmp_path, capsys):
     results_log.append_row(log, full_row(3, task1_diverged=1))
     lines = open(log).read().split('\n')
     assert lines[0] == HEADER
-    assert lines[1] == row(seed=1, v1=True) + ',' * 11
+    assert lines[1] == row(seed=1, v1=True) + ',' * 21
     assert lines[2] == 'torn,row'                                    # kept as it was
-    assert lines[3] == row(seed=2, v1=True, settings='"--a=1,2"') + ',' * 11
-    assert lines[4] == ',3,pathnet' + ',' * 19 + '1' + ',' * 10 and lines[5:] == ['']
+    assert lines[3] == row(seed=2, v1=True, settings='"--a=1,2"') + ',' * 21
+    assert lines[4] == ',3,pathnet' + ',' * 19 + '1' + ',' * 20 and lines[5:] == ['']
     assert os.listdir(tmp_path) == ['log.csv']                       # no temporary file left
     assert stat.S_IMODE(os.stat(log).st_mode) == 0o640
     assert [r['settings'] for r in read_log(log)] == ['', '--a=1,2', '']

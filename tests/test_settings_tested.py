@@ -205,7 +205,14 @@ def printed(lines):
 
 def assert_same_scalars(got, want, row):
     tags = {'task%d/%s' % (t, s) for t in (1, 2) for s in ('fitness_a', 'fitness_b', 'best')}
-    assert set(got) == set(want) == tags, sorted(got)
+    val = {'task%d/val_accuracy' % t for t in (1, 2)}
+    assert set(got) == tags | val and set(want) == tags, sorted(got)
+    for tag in val:      # evaluated from generation 1 on; the last, the row's value
+        t = tag.split('/')[0]
+        steps = [s for s, _ in got[tag]]
+        assert steps[0] == 1 and steps[-1] == int(row[t + '_generations']), (tag, got[tag])
+        assert steps == sorted(set(steps))
+        assert abs(got[tag][-1][1] - float(row[t + '_val_accuracy'])) <= 5.1e-5
     for tag in tags:
         gens = int(row['%s_generations' % tag.split('/')[0]])
         assert [s for s, _ in got[tag]] == list(range(1, gens + 1)), (tag, got[tag])
