@@ -4,6 +4,8 @@ import csv
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 'bench'))
 import benchmark  # noqa: E402
@@ -63,6 +65,7 @@ def test_the_validation_schedule_counts_evolves_evaluations():
     assert benchmark.expected_validations(row, 2) == [11, 3]   # task 2: 1, 2 and 30
 
 
+@pytest.mark.slow
 def test_the_validation_child_counts_and_its_check_catches_test_evaluations(mnist_dir, tmp_path):
     """Two tiny experiments in the section's own child process: every count
     matches the schedule the rows imply; then the same numbers as a benchmark

@@ -286,6 +286,7 @@ def task_images(mnist_dir, split, a, b):
                                   0.0, None)
 
 
+@pytest.mark.slow
 def test_test_accuracy_uses_the_test_split(tmp_path, mnist_dir, monkeypatch, capsys):
     evaluated, trained = [], []
     real_eval, real_start = PathNet.evaluate, PathNet.start_task
@@ -323,6 +324,7 @@ def test_test_accuracy_uses_the_test_split(tmp_path, mnist_dir, monkeypatch, cap
 # ---------------------------------------------------------------------------
 # 4 and 9. thresholds end to end
 
+@pytest.mark.slow
 def test_reachable_threshold_converges_at_the_printed_generation(tmp_path, mnist_dir, capsys):
     code, (row,) = run_main(tmp_path, mnist_dir, ['--seed', '2', '--T', '5', '--candi', '8',
                                                   '--max_steps', '30', '--threshold', '0.6'])
@@ -344,6 +346,7 @@ def test_reachable_threshold_converges_at_the_printed_generation(tmp_path, mnist
     assert n == 2 and row['task1_generations'] == '6'      # this seed: not a trivial pass
 
 
+@pytest.mark.slow
 def test_threshold_columns_consistent_with_generations(tmp_path, mnist_dir):
     code, rows_ = run_main(tmp_path, mnist_dir, ['--seeds', '1-2', '--noise', '0', '--T', '10',
                                                  '--candi', '8', '--max_steps', '100',
@@ -418,6 +421,7 @@ class StopAfterFirstRow(driver.Stop):
         return self.rows >= 1
 
 
+@pytest.mark.slow
 def test_interrupt_between_experiments_keeps_finished_rows(tmp_path, mnist_dir, monkeypatch,
                                                             capsys):
     stop = StopAfterFirstRow()
@@ -434,6 +438,7 @@ def test_interrupt_between_experiments_keeps_finished_rows(tmp_path, mnist_dir, 
     assert err == 'interrupted: 1 finished experiment(s) kept in %s' % (tmp_path / 'log.csv')
 
 
+@pytest.mark.slow
 def test_failed_seed_does_not_stop_the_next(tmp_path, mnist_dir, monkeypatch, capsys):
     real = driver.experiment
 
@@ -505,6 +510,7 @@ def clusters(values, tol):
     return 1 + int(np.sum(np.diff(v) > tol))
 
 
+@pytest.mark.slow
 def test_fresh_noise_differs_between_uses_in_a_tournament_and_follows_the_seed():
     """One stored image (all pixels 0.5) used in both minibatches of a
     tournament (T=2, B=1, plain gradient descent): a layer-1 weight moves by
@@ -537,6 +543,7 @@ def test_fresh_noise_differs_between_uses_in_a_tournament_and_follows_the_seed()
         assert not np.allclose(other, delta)
 
 
+@pytest.mark.slow
 def test_fresh_noise_shared_tournament_candidates_see_different_noise_at_the_rate():
     """Shared tournament, T=1, B=1, one stored image (pixels 0.5) for both
     candidates on disjoint paths: each candidate's layer-1 move is
@@ -615,6 +622,7 @@ def numpy_logits(s, net, mask, x, aggregate):
     return h @ s[net.readout_w.name][0] + s[net.readout_b.name][0]
 
 
+@pytest.mark.slow
 def test_mean_aggregation_divides_by_active_modules():
     rng = np.random.default_rng(0)
     x = (rng.random((200, 784)) < 0.2).astype(np.float32)
@@ -699,6 +707,7 @@ def test_golden_rows(tmp_path, mnist_dir, argv, keys):
         'timestamp', 'seconds', 'code_version', 'tensorflow', 'numpy'}
 
 
+@pytest.mark.slow
 def test_rows_name_the_code_and_build_that_made_them(tmp_path, mnist_dir):
     code, got = run_main(tmp_path, mnist_dir, SMALL + ['--seeds', '1-2'])
     assert code == 0 and len(got) == 2

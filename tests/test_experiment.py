@@ -68,6 +68,7 @@ def test_end_to_end_appends_one_well_formed_row_and_prints_summary_last(tmp_path
     assert os.listdir(tmp_path / 'tb')                    # TensorBoard events written
 
 
+@pytest.mark.slow
 def test_same_seed_same_row(tmp_path, mnist_dir, capsys):
     log = str(tmp_path / 'log.csv')
     argv = SMALL + ['--seed', '11', '--results', log, '--data_dir', mnist_dir]

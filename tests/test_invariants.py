@@ -65,6 +65,7 @@ def written(mnist_dir, tmp_path_factory):
     return list(zip(rows, accuracies))
 
 
+@pytest.mark.slow
 def test_overlap_is_the_count_of_positions_on_both_paths(written):
     counts = []
     for row, _ in written:

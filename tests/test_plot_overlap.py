@@ -166,6 +166,7 @@ def test_bad_logs(tmp_path, capsys):
         capsys, [write_log(tmp_path / 'p.csv', [row()]), '--control', 'finetune'])
 
 
+@pytest.mark.slow
 def test_bad_log_subprocess_has_no_traceback(tmp_path):
     log = write_log(tmp_path / 'g.csv', [row().replace(',3,10,3,', ',3,ten,3,')])
     done = subprocess.run([sys.executable, os.path.join(REPO, 'plot_overlap.py'), log,

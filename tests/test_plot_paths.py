@@ -207,6 +207,7 @@ def test_history_reader_and_strip(history):
     plt.close(fig)
 
 
+@pytest.mark.slow
 def test_history_png_and_gif_written(history, tmp_path, capsys):
     # One snapshot per task keeps this fast; the full strip is checked above without saving.
     two = write(tmp_path / 'two.jsonl', open(history).read().splitlines()[-4:-2])
@@ -293,6 +294,7 @@ def test_history_missing_file_or_seed(history, tmp_path, capsys):
     assert code == 1 and err.startswith('error: no snapshots for seed 3') and err.count('\n') == 1
 
 
+@pytest.mark.slow
 def test_bad_log_from_the_command_line_has_no_traceback(tmp_path):
     bad = write(tmp_path / 'bad.csv', [HEADER, row(1, '1-8-x|4|0', '0|1|2')])
     done = subprocess.run([sys.executable, os.path.join(REPO, 'plot_paths.py'), bad],

@@ -169,6 +169,7 @@ def test_bad_logs(tmp_path, capsys):
     assert not list(tmp_path.glob('*.png'))
 
 
+@pytest.mark.slow
 def test_bad_log_subprocess_has_no_traceback(tmp_path):
     log = write_log(tmp_path / 'g.csv', [row().replace(',121,127,', ',121,-1,')])
     done = subprocess.run([sys.executable, os.path.join(REPO, 'plot_transfer.py'), log,

@@ -232,6 +232,7 @@ def test_reference_detects_nothing_when_nothing_changes():
         assert_matches(s, s, t, s)
 
 
+@pytest.mark.slow
 def test_several_copy_tournaments_match_reference_from_warm_state(copy_net):
     """Three tournaments in a row on task 2: A beats B (winner in slot 0),
     then a mutant of B loses to A (winner in slot 1), then A against itself
@@ -313,6 +314,7 @@ def test_shared_mode_is_listed():
     assert 'shared' in PathNet.TOURNAMENTS
 
 
+@pytest.mark.slow
 @needs_shared
 def test_several_shared_tournaments_match_reference_from_warm_state(shared_net):
     """A trains on its T minibatches and stays; B trains on its own T
@@ -366,6 +368,7 @@ def test_shared_tournament_keeps_frozen_modules_bit_identical(shared_net):
 # Mean aggregation (--aggregate mean): every layer passes on the mean of its
 # active modules, so each module's gradient is scaled by 1/count as well.
 
+@pytest.mark.slow
 @pytest.mark.parametrize('opt, tournament', [('adam', 'restore'), ('sgd', 'restore'),
                                              ('adam', 'shared')])
 def test_mean_aggregation_tournaments_match_reference_from_warm_state(opt, tournament):

@@ -221,6 +221,7 @@ def assert_same_scalars(got, want, row):
             assert abs(g - w) <= 5.1e-5, (tag, got[tag], want[tag])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('several', [False, True])
 def test_log_dir_scalars_are_the_printed_fitnesses_per_generation(tmp_path, mnist_dir, capsys,
                                                                  monkeypatch, several):

@@ -80,6 +80,7 @@ def test_task1_generations_plays_exactly_that_many_on_task_1_only():
     assert (result.generations, result.converged) == (5, False)
 
 
+@pytest.mark.slow
 def test_validation_images_come_from_the_validation_split(tmp_path, mnist_dir, monkeypatch):
     """The images evaluated while evolving are the task's validation images, with
     noise: not the training (fitness) images, nor the test images."""
@@ -120,6 +121,7 @@ def test_validation_images_come_from_the_validation_split(tmp_path, mnist_dir, m
     assert 0.2 < changed.mean() < 0.5 and np.isin(noisy[changed], (0.0, 1.0)).all()
 
 
+@pytest.mark.slow
 def test_the_rows_validation_columns_agree_with_its_generations(tmp_path, mnist_dir):
     code, rows = run_main(tmp_path, mnist_dir, ['--seeds', '1-2', '--max_steps', '30',
                                                 '--quiet', '--val_every', '4'])
