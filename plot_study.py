@@ -338,6 +338,11 @@ def main(argv=None):
     plt.switch_backend('Agg')
     try:
         cells = [cell(path, args.bootstrap) for path in args.logs]
+        names = [c['name'] for c in cells]
+        for c, path in zip(cells, args.logs):    # one pair under several protocols
+            if names.count(c['name']) > 1:
+                c['name'] = '%s/%s' % (os.path.basename(os.path.dirname(os.path.abspath(path))),
+                                       c['name'])
         text = table(cells, args.bootstrap)
         fig = plot(cells)
         height = fig.get_size_inches()[1]   # the legend and title take fixed inches

@@ -263,3 +263,16 @@ def test_validation_levels_only_when_every_run_measured_them(tmp_path):
     with open(log, 'a') as f:
         f.write(','.join(old) + '\n')
     assert plot_study.cell(log, 100)['levels'] == plot_study.LEVELS
+
+
+def test_cells_of_the_same_name_are_told_apart_by_their_folder(tmp_path, capsys):
+    g2 = {c: [100, 110, 120] for c in ('pathnet',) + plot_study.CORE}
+    g95 = {c: [5, 5, 5] for c in g2}
+    logs = []
+    for folder in ('restore_adam', 'shared_sgd'):
+        (tmp_path / folder).mkdir()
+        logs.append(write_cell(tmp_path / folder / '5v6-5v6.csv', g2, g95))
+    assert plot_study.main(logs + ['-o', str(tmp_path / 's.png'), '--bootstrap', '100']) == 0
+    out = capsys.readouterr().out
+    assert re.search(r'^restore_adam/5v6-5v6 ', out, re.M)
+    assert re.search(r'^shared_sgd/5v6-5v6 ', out, re.M)
