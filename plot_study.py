@@ -81,12 +81,14 @@ def column(level):
 def val_levels(rows):
     """The held-out validation levels to report: those with a column, when every run of
     the cell measured validation (a row of an older version has its validation columns
-    empty: unknown, not 'never reached'), and that some PathNet run reached (a level
-    nobody reached has no ratio to show)."""
+    empty: unknown, not 'never reached'), and that at least 90% of the PathNet runs
+    reached (as plot_matrix.py): a run that ended its task before reaching a level
+    counts at the cap, which says little when most runs did."""
     if not rows or any(r.get('task2_val_accuracy', '') == '' for r in rows):
         return ()
+    pathnet = [r for r in rows if r['control'] == 'pathnet']
     found = [c[len(VAL):] for c in rows[0] if c.startswith(VAL)
-             and any(r[c] != '' for r in rows if r['control'] == 'pathnet')]
+             and sum(r[c] != '' for r in pathnet) >= 0.9 * len(pathnet)]
     return tuple('val_' + v for v in sorted(found, key=lambda v: (len(v), v)))
 
 

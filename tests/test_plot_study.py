@@ -276,3 +276,14 @@ def test_cells_of_the_same_name_are_told_apart_by_their_folder(tmp_path, capsys)
     out = capsys.readouterr().out
     assert re.search(r'^restore_adam/5v6-5v6 ', out, re.M)
     assert re.search(r'^shared_sgd/5v6-5v6 ', out, re.M)
+
+
+def test_validation_levels_most_pathnet_runs_missed_are_left_out(tmp_path):
+    extra = ('task2_val_gen_0.90', 'task2_val_gen_0.93')
+    runs = [dict(control=c, seed=s, g2=100, **{extra[0]: 20, extra[1]: 30 if s < 8 else ''})
+            for s in range(10) for c in ('pathnet',) + plot_study.CORE]
+    log = write_runs(tmp_path / 'v.csv', runs, extra)
+    assert plot_study.cell(log, 100)['levels'] == plot_study.LEVELS + ('val_0.90',)
+    runs = [dict(r, **{extra[1]: 30}) if r['seed'] == 8 else r for r in runs]   # 9 of 10
+    log = write_runs(tmp_path / 'w.csv', runs, extra)
+    assert plot_study.cell(log, 100)['levels'] == plot_study.LEVELS + ('val_0.90', 'val_0.93')
