@@ -50,7 +50,7 @@ batch's runs are alive (even if the batch itself was killed), a second batch
 on the same log refuses to start.
 
 Threads: each process runs with the driver's --threads (default 1, the
-fastest for this model; see the README's speed section), so JOBS = cores
+fastest for this model; see docs/speed.md), so JOBS = cores
 uses the machine. FLAGS may set --threads.
 
 Environment:

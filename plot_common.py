@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 from results_log import LogError, read_log
 
 DEFAULT_LOG = 'results/binary_mnist_pathnet.csv'   # the user's own runs
-REFERENCE = 'results/reference/'                   # the study the README shows
+REFERENCE = 'results/reference/'                   # the first release's reference study
 
 
 class PlotError(Exception):

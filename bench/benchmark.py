@@ -8,7 +8,7 @@ The final, published run (on a quiet 2-core machine, nothing else running):
     MNIST_DATA_DIR=/path/to/mnist python bench/benchmark.py --experiments 40 \
         --rounds 2 --study_runs 200 --out bench/results
 
-It should take about an hour (estimated from the README's figures, 10.5 s
+It should take about an hour (estimated from docs/speed.md's figures, 10.5 s
 per default experiment alone, about 6 s each two at once): study_time about
 35 min (two batches of 200 default experiments), experiments about 15 min
 (2 rounds x 2 ways x 40), plain, shared, memory, per_generation and startup

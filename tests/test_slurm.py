@@ -1,5 +1,5 @@
 """A real single-node SLURM (tests/slurm_cluster.sh, fixture `slurm` in
-conftest.py): job arrays as the README's cluster section uses them.
+conftest.py): job arrays as docs/cluster.md uses them.
 Needs root and apt (Debian/Ubuntu); skipped otherwise."""
 import os
 import subprocess
