@@ -124,6 +124,7 @@ def cell(path, resamples):
         raise PlotError('%s: a --max_steps in the settings is not an integer' % path) from None
     out = {'name': os.path.splitext(os.path.basename(path))[0], 'n': len(seeds), 'cap': cap,
            'threshold': {s.get('threshold', THRESHOLD) for s in settings},
+           'pairs': {'%s \u2192 %s' % (r['task1'], r['task2']) for r in rows},
            'settings': ' '.join(sorted({r['settings'] for r in rows
                                         if r['control'] == 'pathnet'})) or '(defaults)',
            'controls': ordered(set(by) - {'pathnet'}), 'levels': LEVELS + val_levels(rows),
@@ -328,10 +329,12 @@ def plot(cells):
     handles.append(Line2D([], [], marker='o', color='0.3', mfc='white', ls='',
                           label='hollow: runs censored at the cap (cN: N runs of the pair)'))
     fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=8)
-    fig.suptitle('When does PathNet transfer? Binary MNIST 5v6 \u2192 6v7, paired by seed; '
+    pairs = set().union(*(c['pairs'] for c in cells))
+    fig.suptitle('When does PathNet transfer? Binary MNIST %s, paired by seed; '
                  'levels: the run\'s threshold (%s), training fitness 0.95/0.98%s'
-                 % ('/'.join(sorted(thresholds)), ', held-out validation' * (
-                     len(levels) > len(LEVELS))))
+                 % (', '.join(sorted(pairs)) if len(pairs) <= 2 else '%d class pairs' % len(pairs),
+                    '/'.join(sorted(thresholds)), ', held-out validation' * (
+                        len(levels) > len(LEVELS))))
     return fig
 
 

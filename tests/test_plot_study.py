@@ -287,3 +287,16 @@ def test_validation_levels_most_pathnet_runs_missed_are_left_out(tmp_path):
     runs = [dict(r, **{extra[1]: 30}) if r['seed'] == 8 else r for r in runs]   # 9 of 10
     log = write_runs(tmp_path / 'w.csv', runs, extra)
     assert plot_study.cell(log, 100)['levels'] == plot_study.LEVELS + ('val_0.90', 'val_0.93')
+
+
+def test_the_title_names_the_class_pairs_of_the_logs(tmp_path):
+    runs = [dict(control=c, seed=s, g2=100) for s in range(3)
+            for c in ('pathnet',) + plot_study.CORE]
+    log = write_runs(tmp_path / 'p.csv', runs)
+    cells = [plot_study.cell(log, 100)]
+    for c in cells:
+        c['pairs'] = {'5v6 \u2192 5v6'}
+    fig = plot_study.plot(cells)
+    assert 'Binary MNIST 5v6 \u2192 5v6,' in fig._suptitle.get_text()
+    plt.close(fig)
+    assert plot_study.cell(log, 100)['pairs'] == {'5v6 \u2192 6v7'}   # from the rows
