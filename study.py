@@ -7,6 +7,7 @@ cell started; rerun the same command to resume (the batches skip done seeds).
     python study.py list [STUDY...]            # cells, controls, seeds, commands
     python study.py run STUDY... [--jobs 2]    # run (or resume) them in this order
     python study.py pairs                      # the transfer matrix's class pairs
+    python study.py rates                      # the tuning study's grid, each control's best
 
 Studies (results/<folder>/README.md says what each found):
   protocol  results/study/: when does PathNet transfer? 7 protocol cells x 3
@@ -30,7 +31,7 @@ from itertools import combinations
 
 import numpy as np
 
-from results_log import LogError, parse_settings, read_log
+from results_log import VAL_LEVELS, LogError, parse_settings, read_log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AUTO = os.path.join(HERE, 'auto_binary_mnist_pathnet.sh')
@@ -41,6 +42,7 @@ PROTOCOLS = {                                              # the matrix's two pr
     'restore_adam': [],                                    # the defaults
     'shared_sgd': ['--tournament', 'shared'] + SGD}        # the closest to the paper
 RATES = (0.02, 0.05, 0.1, 0.2)
+TUNING = os.path.join('results', 'transfer', 'tuning_shared_sgd_mean.csv')
 PAIR_SEED = 2017       # the matrix's pairs: drawn once with this seed (python study.py pairs)
 
 
@@ -75,15 +77,48 @@ def cell(log, flags, controls=PAPER, seeds=50, base=0):
     return {'log': log, 'flags': flags, 'controls': controls, 'seeds': seeds, 'base': base}
 
 
+def by_rate(rows):
+    """{control: {rate: [rows]}}: a log's rows by control and --learning_rate."""
+    out = {}
+    for r in rows:
+        rate = float(parse_settings(r['settings']).get('learning_rate', 0.001))
+        out.setdefault(r['control'], {}).setdefault(rate, []).append(r)
+    return out
+
+
 def best_rates(log):
     """Each control's rate of the tuning log with the fewest task-2 generations on
     average (a run that hit the cap counts at the cap)."""
-    rows = read_log(log, ints=('task2_generations',))
-    means = {}
-    for r in rows:
-        rate = float(parse_settings(r['settings']).get('learning_rate', 0.001))
-        means.setdefault(r['control'], {}).setdefault(rate, []).append(r['task2_generations'])
-    return {c: min(by, key=lambda rate: (np.mean(by[rate]), rate)) for c, by in means.items()}
+    grid = by_rate(read_log(log, ints=('task2_generations',)))
+    return {c: min(by, key=lambda rate: (np.mean([r['task2_generations'] for r in by[rate]]),
+                                         rate))
+            for c, by in grid.items()}
+
+
+def rates_table(log):
+    """The tuning grid as text: per control and rate, the runs, how many converged, the
+    mean task-2 generations (the tuning criterion: a capped run counts at the cap), and
+    the mean generation of each held-out level (a level never reached counts at the
+    run's cap) and final held-out accuracy, for a reader who prefers another criterion."""
+    val = ['task2_val_gen_%.2f' % v for v in VAL_LEVELS]
+    rows = read_log(log, ints=('task2_generations', 'task2_converged'),
+                    floats=('task2_val_accuracy',), required=val)
+    best = best_rates(log)
+    lines = ['%-16s %5s %3s %9s %10s  %s  %s' % (
+        'control', 'rate', 'n', 'converged', 'threshold',
+        ' '.join('val %-5.2f' % v for v in VAL_LEVELS), 'val accuracy')]
+    for control, by in sorted(by_rate(rows).items()):
+        for rate, runs in sorted(by.items()):
+            cap = [int(parse_settings(r['settings']).get('max_steps', 1000)) for r in runs]
+            levels = [np.mean([int(r[v]) if r[v] else c for r, c in zip(runs, cap)])
+                      for v in val]
+            lines.append('%-16s %5g %3d %6d/%-2d %10.1f  %s  %12.3f%s' % (
+                control, rate, len(runs), sum(r['task2_converged'] for r in runs), len(runs),
+                np.mean([r['task2_generations'] for r in runs]),
+                ' '.join('%9.1f' % m for m in levels),
+                np.mean([r['task2_val_accuracy'] for r in runs]),
+                '  <- best' if best[control] == rate else ''))
+    return '\n'.join(lines)
 
 
 def studies():
@@ -102,11 +137,10 @@ def studies():
                           flags + pair_flags(*p), seeds=20)
                      for p in pairs for protocol, flags in PROTOCOLS.items()]
     out['controls'] = [cell(os.path.join(t, 'controls_restore_adam.csv'), [], ALL)]
-    tuning = os.path.join(t, 'tuning_shared_sgd_mean.csv')
-    out['tuning'] = [cell(tuning, mean + ['--learning_rate', str(rate)], seeds=10, base=1000)
+    out['tuning'] = [cell(TUNING, mean + ['--learning_rate', str(rate)], seeds=10, base=1000)
                      for rate in RATES]
     try:
-        best = best_rates(tuning)
+        best = best_rates(TUNING)
     except LogError:
         best = {}
     out['tuned'] = [cell(os.path.join(t, 'tuned_shared_sgd_mean.csv'),
@@ -161,12 +195,20 @@ def main(argv=None):
     go.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
                     help='processes at a time (the batch runner\'s JOBS)')
     sub.add_parser('pairs', help='the transfer matrix\'s class pairs and how they were drawn')
+    sub.add_parser('rates', help='the tuning study\'s grid of rates and each control\'s best')
     args = p.parse_args(argv)
     if args.what == 'pairs':
         print('drawn with numpy.random.default_rng(%d) (study.draw_pairs):' % PAIR_SEED)
         for kind, pairs in draw_pairs().items():
             print('  %-8s %s' % (kind, '  '.join('%dv%d -> %dv%d' % (a + b) for a, b in pairs)))
         print('  positive %s' % '  '.join('%dv%d -> %dv%d' % (a + b) for a, b in POSITIVE))
+        return 0
+    if args.what == 'rates':
+        try:
+            print(rates_table(TUNING))
+        except LogError as e:
+            print('error: %s' % e, file=sys.stderr)
+            return 1
         return 0
     if args.what == 'list':
         for name in args.studies or names:

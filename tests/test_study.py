@@ -83,3 +83,30 @@ def test_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit) as e:
         study.main(argv)
     assert e.value.code == 2
+
+
+def test_the_rates_table_shows_each_controls_grid_and_marks_its_best(tmp_path):
+    log = tmp_path / 'tuning.csv'
+    grid = {('pathnet', 0.05): (100, '3', '0.91'), ('pathnet', 0.1): (90, '', '0.93'),
+            ('scratch', 0.05): (80, '7', '0.95')}
+    with open(log, 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(COLUMNS)
+        for (control, rate), (g, val90, acc) in grid.items():
+            for seed in (1000, 1001):
+                row = dict.fromkeys(COLUMNS, '')
+                row.update(seed=seed, control=control, task2_generations=g + 2 * (seed - 1000),
+                           task2_converged=seed - 1000, task2_val_accuracy=acc,
+                           settings='--max_steps=500 --learning_rate=%g' % rate)
+                row['task2_val_gen_0.90'] = val90
+                w.writerow([row[c] for c in COLUMNS])
+    lines = study.rates_table(str(log)).splitlines()
+    assert lines[0].split()[:5] == ['control', 'rate', 'n', 'converged', 'threshold']
+    got = {tuple(l.split()[:2]): l.split() for l in lines[1:]}
+    assert set(got) == {('pathnet', '0.05'), ('pathnet', '0.1'), ('scratch', '0.05')}
+    # n, converged of n, mean generations, then val 0.85, 0.9 (never reached: at the cap,
+    # the run's --max_steps), 0.93, 0.95, final accuracy
+    assert got['pathnet', '0.05'][2:9] == ['2', '1/2', '101.0', '500.0', '3.0', '500.0', '500.0']
+    assert got['pathnet', '0.1'][6] == '500.0' and got['pathnet', '0.1'][9] == '0.930'
+    assert got['pathnet', '0.1'][-2:] == ['<-', 'best'] and 'best' not in got['pathnet', '0.05']
+    assert got['scratch', '0.05'][-1] == 'best' and got['scratch', '0.05'][9] == '0.950'
