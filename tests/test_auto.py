@@ -44,7 +44,7 @@ def start(log, runs, jobs, *flags, **envs):
                             text=True, env=env(**envs), cwd=os.path.dirname(str(log)))
 
 
-def finish(proc, timeout=60):
+def finish(proc, timeout=300):
     out, _ = proc.communicate(timeout=timeout)
     return proc.returncode, out
 
@@ -221,14 +221,14 @@ def test_sigterm_stops_every_run_and_keeps_the_log_whole(tmp_path):
     # Default T: a task takes far longer than this test waits.
     proc = start(log, 4, 2, '--max_steps', '1000', '--T', '50')
     runs = [tmp_path / 'runs' / ('pathnet-seed%d.log' % s) for s in (0, 1)]
-    deadline = time.time() + 40
+    deadline = time.time() + 120
     while not all(r.exists() and 'task 1  gen' in r.read_text() for r in runs):
         assert proc.poll() is None and time.time() < deadline, 'no progress'
         time.sleep(0.2)
     kids = children(proc.pid)
     assert len(kids) == 2
     proc.send_signal(signal.SIGTERM)
-    rc, out = finish(proc, timeout=30)
+    rc, out = finish(proc, timeout=60)
     assert rc == 130, out
     assert 'interrupted: 0 experiment(s) finished' in out
     assert not any(os.path.exists('/proc/%d' % k) for k in kids)

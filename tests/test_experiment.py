@@ -156,7 +156,7 @@ def test_interrupted_run_appends_nothing(tmp_path, mnist_dir, sig):
         if line.startswith('task 1  gen    3'):
             break
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130
     assert err.strip() == 'interrupted: nothing was written to %s' % log
     assert not log.exists()

@@ -65,7 +65,7 @@ def start(args, mnist_dir, **kw):
                             stderr=subprocess.PIPE, text=True, env=env(mnist_dir), **kw)
 
 
-def run(args, mnist_dir, timeout=120):
+def run(args, mnist_dir, timeout=300):
     return subprocess.run([sys.executable, DRIVER] + args, capture_output=True, text=True,
                           env=env(mnist_dir), timeout=timeout)
 
@@ -227,7 +227,7 @@ def test_sigint_as_soon_as_the_driver_catches_signals(tmp_path, mnist_dir):
     # At its first line, seconds before its imports are done.
     wait_for_handlers(proc)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=300)
     assert 'Traceback' not in err, err
     assert proc.returncode == 130, err
     assert err == 'interrupted: nothing was written to %s\n' % log
@@ -248,7 +248,7 @@ def test_signal_after_the_last_line_leaves_a_finished_run(tmp_path, mnist_dir, s
     while proc.poll() is None:          # signals all along its way out
         proc.send_signal(sig)
         time.sleep(0.02)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, (proc.returncode, err)
     assert err == '' and out == ''     # the summary line was the last
     assert [r['seed'] for r in table(log)] == ['1']
@@ -364,7 +364,7 @@ def test_batch_killed_with_9_its_runs_stop_and_block_a_second_batch(tmp_path, mn
     # Seed 0 of this condition is done already: the batches run 1, 2, 3 in two processes.
     write_log(log, [dict(ROW, seed='0', settings='--T=2 --candi=4 --max_steps=40')])
     first = batch(log, mnist_dir)
-    deadline = time.time() + 60
+    deadline = time.time() + 180
     # Both processes started (their handlers in place): an experiment takes
     # well under a second here, so catch them before they could finish.
     while True:
@@ -380,14 +380,14 @@ def test_batch_killed_with_9_its_runs_stop_and_block_a_second_batch(tmp_path, mn
     # While they live, the same seeds and condition are refused.
     second = batch(log, mnist_dir)
     try:
-        out, err = second.communicate(timeout=60)
+        out, err = second.communicate(timeout=300)
     finally:                        # never leave them stopped
         for k in kids:
             os.kill(k, signal.SIGCONT)
     assert second.returncode == 2, (out, err)
     assert out == '' and len(err.splitlines()) == 1, err
     assert 'is being run by another batch' in err and 'Traceback' not in err
-    deadline = time.time() + 30     # they notice that their batch is gone
+    deadline = time.time() + 60     # they notice that their batch is gone
     while any(alive(k) for k in kids):
         assert time.time() < deadline, 'runs outlived their batch'
         time.sleep(0.1)
@@ -398,7 +398,7 @@ def test_batch_killed_with_9_its_runs_stop_and_block_a_second_batch(tmp_path, mn
     assert before[0] == 0 and len(before) < 4
     # Once they are gone, the rerun does the rest, and nothing twice.
     again = batch(log, mnist_dir)
-    out, err = again.communicate(timeout=120)
+    out, err = again.communicate(timeout=300)
     assert again.returncode == 0, (out, err)
     assert 'summary: %d done, 0 failed, %d skipped' % (4 - len(before), len(before)) in out
     assert sorted(int(r['seed']) for r in table(log)) == [0, 1, 2, 3]
@@ -483,7 +483,7 @@ def test_failed_or_interrupted_run_leaves_no_empty_files(tmp_path, mnist_dir):
         if line.startswith('task 1  gen'):
             break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert not log.exists() and not history.exists()
 
@@ -515,7 +515,7 @@ AS_NOBODY = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups']
 
 def as_nobody(args, mnist_dir, cwd):
     return subprocess.run(AS_NOBODY + [sys.executable, DRIVER] + args, capture_output=True,
-                          text=True, env=env(mnist_dir), cwd=cwd, timeout=60)
+                          text=True, env=env(mnist_dir), cwd=cwd, timeout=300)
 
 
 @pytest.fixture
@@ -532,7 +532,7 @@ def nobody_cannot_run_the_driver(mnist_dir):
     (e.g. a venv under /root, a clone nobody may read), or None."""
     p = subprocess.run(AS_NOBODY + [sys.executable, '-c', 'import numpy; open(%r).close()'
                                     % DRIVER], capture_output=True, text=True,
-                       env=env(mnist_dir), cwd='/', timeout=60)
+                       env=env(mnist_dir), cwd='/', timeout=300)
     if p.returncode:
         lines = (p.stderr.strip() or 'exit %d' % p.returncode).splitlines()
         return 'user nobody cannot run %s with numpy on %s: %s' % (sys.executable, DRIVER,
@@ -585,7 +585,7 @@ def test_batch_refuses_a_results_path_that_is_not_a_log(tmp_path, mnist_dir, kin
         path.write_bytes(BINARY)
     p = subprocess.run([SCRIPT, '2', '1', '--', '--results', str(path)] + SMALL,
                        capture_output=True, text=True, env=env(mnist_dir, PYTHON=sys.executable),
-                       cwd=str(tmp_path), timeout=60)
+                       cwd=str(tmp_path), timeout=300)
     assert p.returncode == 2, (p.stdout, p.stderr)
     assert p.stdout == '' and len(p.stderr.splitlines()) == 1, p.stderr
     assert str(path) in p.stderr and 'Traceback' not in p.stderr
