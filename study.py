@@ -8,6 +8,7 @@ cell started; rerun the same command to resume (the batches skip done seeds).
     python study.py run STUDY... [--jobs 2]    # run (or resume) them in this order
     python study.py pairs                      # the transfer matrix's class pairs
     python study.py rates                      # the tuning study's grid, each control's best
+    python study.py status [STUDY...]          # seeds done per cell and control
 
 Studies (results/<folder>/README.md says what each found):
   protocol  results/study/: when does PathNet transfer? 7 protocol cells x 3
@@ -31,7 +32,7 @@ from itertools import combinations
 
 import numpy as np
 
-from results_log import VAL_LEVELS, LogError, parse_settings, read_log
+from results_log import VAL_LEVELS, LogError, done_seeds, parse_settings, read_log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AUTO = os.path.join(HERE, 'auto_binary_mnist_pathnet.sh')
@@ -161,6 +162,31 @@ def command(c, control, runs, jobs):
             '--control', control] + c['flags']
 
 
+def status(names):
+    """Per cell and control, the seeds of its range done in its condition (the batches'
+    own resume rule: same control and settings), as a table; then each study's total."""
+    import batch            # the driver's flag parser, for the settings a row records
+    import binary_mnist_pathnet as driver
+    lines = ['| study | log (in results/) | seeds done per control, of the cell\'s |',
+             '| --- | --- | --- |']
+    totals = []
+    for name in names:
+        done_all = want_all = 0
+        for c in studies()[name]:
+            got = []
+            for control in c['controls']:
+                args = batch.read_flags(command(c, control, 1, 1)[4:])
+                done = done_seeds([c['log']], control, driver.settings(args))
+                n = len(done & set(range(c['base'], c['base'] + c['seeds'])))
+                got.append('%s %d/%d' % (control, n, c['seeds']))
+                done_all, want_all = done_all + n, want_all + c['seeds']
+            rate = ' (%s)' % c['flags'][-1] if name in ('tuning', 'tuned') else ''
+            lines.append('| %s | `%s`%s | %s |' % (name, os.path.relpath(c['log'], 'results'),
+                                                  rate, ', '.join(got)))
+        totals.append('%s: %d of %d runs' % (name, done_all, want_all))
+    return '\n'.join(lines + [''] + totals)
+
+
 def run(names, jobs):
     todo = [c for name in names for c in studies()[name]]
     if not todo:
@@ -196,6 +222,8 @@ def main(argv=None):
                     help='processes at a time (the batch runner\'s JOBS)')
     sub.add_parser('pairs', help='the transfer matrix\'s class pairs and how they were drawn')
     sub.add_parser('rates', help='the tuning study\'s grid of rates and each control\'s best')
+    st = sub.add_parser('status', help='runs done and to do, per cell and control')
+    st.add_argument('studies', nargs='*', choices=names + [[]], metavar='STUDY')
     args = p.parse_args(argv)
     if args.what == 'pairs':
         print('drawn with numpy.random.default_rng(%d) (study.draw_pairs):' % PAIR_SEED)
@@ -206,6 +234,13 @@ def main(argv=None):
     if args.what == 'rates':
         try:
             print(rates_table(TUNING))
+        except LogError as e:
+            print('error: %s' % e, file=sys.stderr)
+            return 1
+        return 0
+    if args.what == 'status':
+        try:
+            print(status(args.studies or names))
         except LogError as e:
             print('error: %s' % e, file=sys.stderr)
             return 1

@@ -110,3 +110,26 @@ def test_the_rates_table_shows_each_controls_grid_and_marks_its_best(tmp_path):
     assert got['pathnet', '0.1'][6] == '500.0' and got['pathnet', '0.1'][9] == '0.930'
     assert got['pathnet', '0.1'][-2:] == ['<-', 'best'] and 'best' not in got['pathnet', '0.05']
     assert got['scratch', '0.05'][-1] == 'best' and got['scratch', '0.05'][9] == '0.950'
+
+
+def test_status_counts_the_seeds_of_each_cells_own_condition_and_range(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / 'results' / 'transfer' / 'shared_sgd' / '5v6-6v5.csv'
+    log.parent.mkdir(parents=True)
+    theirs = '--b2=5 --learning_rate=0.05 --optimizer=sgd --tournament=shared'   # a real row's
+    with open(log, 'w', newline='') as f:
+        w = csv.writer(f, lineterminator='\n')
+        w.writerow(COLUMNS)
+        for control, seed, settings in [('pathnet', 0, theirs), ('pathnet', 1, theirs),
+                                        ('pathnet', 20, theirs),      # beyond the cell's 0-19
+                                        ('pathnet', 2, '--b2=5'),     # another condition
+                                        ('scratch', 0, theirs)]:
+            row = dict.fromkeys(COLUMNS, '0')
+            row.update(seed=seed, control=control, settings=settings)
+            w.writerow([row[c] for c in COLUMNS])
+    out = study.status(['positive'])
+    line = [l for l in out.splitlines() if 'shared_sgd/5v6-6v5.csv' in l]
+    assert line == ['| positive | `transfer/shared_sgd/5v6-6v5.csv` | '
+                    'pathnet 2/20, scratch 1/20, finetune 0/20 |']
+    assert 'pathnet 0/20, scratch 0/20, finetune 0/20' in out          # the other cells
+    assert out.splitlines()[-1] == 'positive: 3 of 240 runs'
