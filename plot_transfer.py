@@ -101,7 +101,7 @@ def compare(table, c, resamples, seed):
     if nc or np_:   # each mean is a lower bound; so is their ratio only if pathnet's is exact
         out.append('  censored among these: %s %d, pathnet %d: the ratio is %s' % (
             c, nc, np_, {'lower': 'a lower bound', 'upper': 'an upper bound'}.get(
-                ratio_bound(nc, np_), 'biased either way')))
+                ratio_bound(nc, np_), 'not a bound on the uncapped ratio (both sides censored)')))
     differ = sum(a['task1'][i] != p['task1'][j] for i, j in zip(ia, ip))
     if differ:
         out.append("  warning: task 1 (generations, path) differs from pathnet's for %d of "

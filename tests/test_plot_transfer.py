@@ -197,7 +197,7 @@ def test_nothing_converged_is_drawn_at_the_cap_and_said(tmp_path, capsys):
     assert 'pathnet      3        0/3  1000.0' in out
     assert ('not converged (censored): pathnet 3, scratch 3; counted at the cap of 1000 '
             'generations, so the means are lower bounds') in out
-    assert 'censored among these: scratch 3, pathnet 3: the ratio is biased either way' in out
+    assert 'censored among these: scratch 3, pathnet 3: the ratio is not a bound on the uncapped ratio (both sides censored)' in out
     table, _, _ = plot_transfer.select(plot_transfer.read_rows([log]), '')
     title = plot_transfer.plot(table, '').axes[0].get_title()
     assert '6 run(s) not converged, counted at the cap of 1000: means are lower bounds' in title
