@@ -11,7 +11,10 @@ A cell is named after its log file. Its seeds are those run under pathnet,
 scratch and finetune (the study's design); any other control in the log
 (e.g. pathnet_noreinit, finetune_reinit) is compared with pathnet too, on
 the cell's seeds it was run on. A ratio above 1 means PathNet needed fewer
-task-2 generations than the control.
+task-2 generations than the control. A cell with all four controls of issue
+18's 2x2 (pathnet, pathnet_noreinit, finetune, finetune_reinit) also gets each
+factor's effect, freezing task 1's path and re-initialising the other modules,
+with the other factor held fixed (factorial(), a Holm family of its own).
 
 Statistics (stats.py):
 - ratio = mean(control) / mean(pathnet) task-2 generations over the paired
@@ -128,7 +131,7 @@ def cell(path, resamples):
            'settings': ' '.join(sorted({r['settings'] for r in rows
                                         if r['control'] == 'pathnet'})) or '(defaults)',
            'controls': ordered(set(by) - {'pathnet'}), 'levels': LEVELS + val_levels(rows),
-           'ratios': {}, 'tests': {}}
+           'ratios': {}, 'tests': {}, 'by': by, 'seeds': seeds}
     for level in out['levels']:
         g, censored = zip(*[run(by['pathnet'][s], level, cap) for s in seeds])
         means, capped = {'pathnet': stats.restricted_mean(g, cap)}, {'pathnet': sum(censored)}
@@ -230,6 +233,52 @@ def table(cells, resamples):
         floor, resamples, '' if floor <= FAMILY_ERROR / max(m, 1) else
         ": above Holm's smallest threshold %.2g, so nothing can pass it: raise --bootstrap"
         % (FAMILY_ERROR / max(m, 1))))
+    return '\n'.join(lines)
+
+
+# Issue 18's 2x2: (with, without) each factor, holding the other one fixed.
+FACTORIAL = (('pathnet', 'finetune_reinit'),        # freezing the path, the rest re-initialised
+             ('pathnet_noreinit', 'finetune'),      # freezing the path, the rest kept
+             ('pathnet', 'pathnet_noreinit'),       # re-initialising the rest, the path frozen
+             ('finetune_reinit', 'finetune'))       # re-initialising the rest, the path trainable
+
+
+def factorial(cells, resamples):
+    """For cells with all four controls of the 2x2 (freeze task 1's path or not x keep
+    the other modules' weights or re-initialise them), each factor's effect with the
+    other held fixed: mean(with) / mean(without) task-2 generations, paired by the
+    cell's seeds, bootstrap CI, Holm over these tests (a family of their own)."""
+    found = [c for c in cells if all(k in c['by'] for pair in FACTORIAL for k in pair)]
+    if not found:
+        return ''
+    rows = []
+    for c in found:
+        for level in c['levels']:
+            for k, (a, b) in enumerate(FACTORIAL):
+                both = [s for s in c['seeds'] if s in c['by'][a] and s in c['by'][b]]
+                (ga, ca), (gb, cb) = [zip(*[run(c['by'][x][s], level, c['cap']) for s in both])
+                                      for x in (a, b)]
+                rows.append((c, level, k, stats.compare(np.array(ga), np.array(gb), ca, cb,
+                                                        c['cap'], resamples, 1 + k)))
+    rejected, _ = stats.holm([t['p'] for *_, t in rows], FAMILY_ERROR)
+    for (*_, t), r in zip(rows, rejected):
+        t['holm'] = bool(r)
+    names = ['%s/%s' % pair for pair in FACTORIAL]
+    lines = ['2x2, freezing against re-initialising: each factor with the other held fixed, '
+             'mean(with) / mean(without) task-2 generations (above 1: the factor slows task 2)',
+             '  freezing task 1\'s path: %s (the rest re-initialised), %s (the rest kept)'
+             % tuple(names[:2]),
+             '  re-initialising the other modules: %s (the path frozen), %s (the path '
+             'trainable)' % tuple(names[2:]),
+             '  * = significant after Holm over these %d tests' % len(rows),
+             ('%-17s %3s  %-9s' % ('cell', 'n', 'level') + ''.join(
+                 '  %-33s' % n for n in names)).rstrip()]
+    for c in found:
+        for j, level in enumerate(c['levels']):
+            tests = [t for cc, lv, _, t in rows if cc is c and lv == level]
+            lines.append(('%-17s %3s  %-9s' % (c['name'] if j == 0 else '', c['n'] if j == 0
+                                               else '', label(level)) + ''.join(
+                '  %-33s' % entry(t, c['n']) for t in tests)).rstrip())
     return '\n'.join(lines)
 
 
@@ -348,7 +397,8 @@ def main(argv=None):
             if names.count(c['name']) > 1:
                 c['name'] = '%s/%s' % (os.path.basename(os.path.dirname(os.path.abspath(path))),
                                        c['name'])
-        text = table(cells, args.bootstrap)
+        text = '\n'.join(filter(None, [table(cells, args.bootstrap),
+                                        factorial(cells, args.bootstrap)]))
         fig = plot(cells)
         height = fig.get_size_inches()[1]   # the legend and title take fixed inches
         save(fig, args.out, rect=(0, 0.35 / height, 1, 1 - 0.4 / height))

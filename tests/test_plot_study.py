@@ -300,3 +300,30 @@ def test_the_title_names_the_class_pairs_of_the_logs(tmp_path):
     assert 'Binary MNIST 5v6 \u2192 5v6,' in fig._suptitle.get_text()
     plt.close(fig)
     assert plot_study.cell(log, 100)['pairs'] == {'5v6 \u2192 6v7'}   # from the rows
+
+
+def test_the_2x2_tells_freezing_from_reinitialising(tmp_path, capsys):
+    # Re-initialising the other modules doubles task 2; freezing the path changes nothing.
+    rng = np.random.default_rng(3)
+    base = rng.integers(90, 111, 12)
+    g2 = {'pathnet': base * 2, 'finetune_reinit': base * 2, 'pathnet_noreinit': base,
+          'finetune': base, 'scratch': base * 3}
+    log = write_cell(tmp_path / 'controls.csv', g2, {c: [5] * 12 for c in g2},
+                     controls=tuple(g2))
+    cell = plot_study.cell(log, 500)
+    lines = plot_study.factorial([cell], 500).splitlines()
+    head = lines.index([l for l in lines if l.startswith('cell')][0])
+    assert lines[head].split()[3:] == ['pathnet/finetune_reinit', 'pathnet_noreinit/finetune',
+                                       'pathnet/pathnet_noreinit', 'finetune_reinit/finetune']
+    threshold = lines[head + 1].split()
+    assert threshold[2] == 'threshold'
+    ratios = [threshold[i] for i in (3, 7, 11, 15)]
+    assert ratios == ['1.00', '1.00', '2.00', '2.00']
+    assert threshold[17].endswith(']*') and threshold[9].endswith(']')   # the CIs' ends
+    assert 'over these 12 tests' in lines[3]     # 4 effects x 3 levels (threshold, 0.95, 0.98)
+    # Printed after the table; a cell without the four controls has no 2x2.
+    assert plot_study.main([log, '-o', str(tmp_path / 'x.png'), '--bootstrap', '500']) == 0
+    assert '2x2, freezing against re-initialising' in capsys.readouterr().out
+    three = write_cell(tmp_path / 'three.csv', g2, {c: [5] * 12 for c in g2},
+                       controls=('pathnet', 'scratch', 'finetune'))
+    assert plot_study.factorial([plot_study.cell(three, 500)], 500) == ''
