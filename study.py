@@ -19,7 +19,7 @@ Studies (results/<folder>/README.md says what each found):
   matrix    results/transfer/: 10 drawn class pairs and the positive controls
   tuning    results/transfer/: each control's own gradient-descent rate in the
             cell where PathNet beat scratch (shared, sgd, mean), on seeds
-            1000-1009, disjoint from the study's
+            1000-1009, disjoint from the study's (python study.py rates)
   tuned     results/transfer/: that cell with each control at its best rate
   length    results/transfer/: task 1 trained for 1,000 generations (fixed
             noise), to separate long task-1 training from fresh noise
@@ -42,7 +42,9 @@ SGD = ['--optimizer', 'sgd', '--learning_rate', '0.05']   # results/study/README
 PROTOCOLS = {                                              # the matrix's two protocols
     'restore_adam': [],                                    # the defaults
     'shared_sgd': ['--tournament', 'shared'] + SGD}        # the closest to the paper
-RATES = (0.02, 0.05, 0.1, 0.2)
+# The tuning grid: the first four as planned; 0.5 and 1.0 were added (same seeds, same
+# commit) when all three controls did best at 0.2, the edge, before `tuned` ran.
+RATES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 TUNING = os.path.join('results', 'transfer', 'tuning_shared_sgd_mean.csv')
 PAIR_SEED = 2017       # the matrix's pairs: drawn once with this seed (python study.py pairs)
 
