@@ -89,18 +89,25 @@ def by_rate(rows):
     return out
 
 
+def generations(row):
+    """Task-2 generations to the threshold; a run that did not converge (it hit the cap,
+    or diverged and stopped early) counts at the cap."""
+    if row['task2_converged']:
+        return row['task2_generations']
+    return int(parse_settings(row['settings']).get('max_steps', 1000))
+
+
 def best_rates(log):
     """Each control's rate of the tuning log with the fewest task-2 generations on
-    average (a run that hit the cap counts at the cap)."""
-    grid = by_rate(read_log(log, ints=('task2_generations',)))
-    return {c: min(by, key=lambda rate: (np.mean([r['task2_generations'] for r in by[rate]]),
-                                         rate))
+    average (generations())."""
+    grid = by_rate(read_log(log, ints=('task2_generations', 'task2_converged')))
+    return {c: min(by, key=lambda rate: (np.mean([generations(r) for r in by[rate]]), rate))
             for c, by in grid.items()}
 
 
 def rates_table(log):
     """The tuning grid as text: per control and rate, the runs, how many converged, the
-    mean task-2 generations (the tuning criterion: a capped run counts at the cap), and
+    mean task-2 generations (the tuning criterion, generations()), and
     the mean generation of each held-out level (a level never reached counts at the
     run's cap) and final held-out accuracy, for a reader who prefers another criterion."""
     val = ['task2_val_gen_%.2f' % v for v in VAL_LEVELS]
@@ -117,7 +124,7 @@ def rates_table(log):
                       for v in val]
             lines.append('%-16s %5g %3d %6d/%-2d %10.1f  %s  %12.3f%s' % (
                 control, rate, len(runs), sum(r['task2_converged'] for r in runs), len(runs),
-                np.mean([r['task2_generations'] for r in runs]),
+                np.mean([generations(r) for r in runs]),
                 ' '.join('%9.1f' % m for m in levels),
                 np.mean([r['task2_val_accuracy'] for r in runs]),
                 '  <- best' if best[control] == rate else ''))

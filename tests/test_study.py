@@ -47,9 +47,16 @@ def test_the_tuned_cell_runs_each_control_at_its_best_rate(tmp_path, monkeypatch
             for seed in (1000, 1001):
                 row = dict.fromkeys(COLUMNS, '0')
                 row.update(seed=seed, control=control, task2_generations=g + seed - 1000,
-                           settings='--aggregate=mean --learning_rate=%g' % rate)
+                           task2_converged=1, settings='--aggregate=mean --learning_rate=%g' % rate)
                 w.writerow([row[c] for c in COLUMNS])
     assert study.best_rates(str(log)) == {'pathnet': 0.1, 'scratch': 0.05, 'finetune': 0.02}
+    # A run that diverged stopped early, at few generations: it counts at the cap.
+    with open(log, 'a', newline='') as f:
+        row = dict.fromkeys(COLUMNS, '0')
+        row.update(seed=1002, control='scratch', task2_generations=3, task2_converged=0,
+                   task2_diverged=1, settings='--aggregate=mean --learning_rate=0.5')
+        csv.writer(f, lineterminator='\n').writerow([row[c] for c in COLUMNS])
+    assert study.best_rates(str(log))['scratch'] == 0.05
     monkeypatch.chdir(tmp_path)
     tuned = study.studies()['tuned']
     assert [(c['controls'], c['flags'][-1]) for c in tuned] == [
@@ -96,7 +103,7 @@ def test_the_rates_table_shows_each_controls_grid_and_marks_its_best(tmp_path):
             for seed in (1000, 1001):
                 row = dict.fromkeys(COLUMNS, '')
                 row.update(seed=seed, control=control, task2_generations=g + 2 * (seed - 1000),
-                           task2_converged=seed - 1000, task2_val_accuracy=acc,
+                           task2_converged=int(g != 80 or seed == 1000), task2_val_accuracy=acc,
                            settings='--max_steps=500 --learning_rate=%g' % rate)
                 row['task2_val_gen_0.90'] = val90
                 w.writerow([row[c] for c in COLUMNS])
@@ -106,7 +113,9 @@ def test_the_rates_table_shows_each_controls_grid_and_marks_its_best(tmp_path):
     assert set(got) == {('pathnet', '0.05'), ('pathnet', '0.1'), ('scratch', '0.05')}
     # n, converged of n, mean generations, then val 0.85, 0.9 (never reached: at the cap,
     # the run's --max_steps), 0.93, 0.95, final accuracy
-    assert got['pathnet', '0.05'][2:9] == ['2', '1/2', '101.0', '500.0', '3.0', '500.0', '500.0']
+    assert got['pathnet', '0.05'][2:9] == ['2', '2/2', '101.0', '500.0', '3.0', '500.0', '500.0']
+    # scratch's seed 1001 did not converge: it counts at its cap, --max_steps=500
+    assert got['scratch', '0.05'][3:5] == ['1/2', '290.0']
     assert got['pathnet', '0.1'][6] == '500.0' and got['pathnet', '0.1'][9] == '0.930'
     assert got['pathnet', '0.1'][-2:] == ['<-', 'best'] and 'best' not in got['pathnet', '0.05']
     assert got['scratch', '0.05'][-1] == 'best' and got['scratch', '0.05'][9] == '0.950'
