@@ -460,6 +460,27 @@ def merge(dest, sources):
     return len(new), len(files), len(rows) - len(new)
 
 
+def parse_settings(text):
+    """The settings column ('--T=20 --learning_rate=0.01': the flags that differ from the
+    driver's defaults) as {flag name: value string}, e.g. {'T': '20', 'learning_rate':
+    '0.01'}; '' -> {}. A word not starting with -- belongs to the value before it, so a value
+    may hold spaces (or '='). Anything else is refused (LogError)."""
+    flags, words = [], text.split()
+    for word in words:
+        if word.startswith('--') or not flags:
+            flags.append(word)
+        else:
+            flags[-1] += ' ' + word
+    out = {}
+    for flag in flags:
+        name, equals, value = flag[2:].partition('=')
+        if not flag.startswith('--') or not equals or not name or name in out:
+            raise LogError('cannot read the settings %r: %r is not one --name=value'
+                           % (text, flag))
+        out[name] = value
+    return out
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):   # one line and exit 1, like every other refusal here
         self.exit(1, 'error: %s\n' % message)
@@ -492,23 +513,3 @@ def main(argv=None):
 if __name__ == '__main__':
     sys.exit(main())
 
-
-def parse_settings(text):
-    """The settings column ('--T=20 --learning_rate=0.01': the flags that differ from the
-    driver's defaults) as {flag name: value string}, e.g. {'T': '20', 'learning_rate':
-    '0.01'}; '' -> {}. A word not starting with -- belongs to the value before it, so a value
-    may hold spaces (or '='). Anything else is refused (LogError)."""
-    flags, words = [], text.split()
-    for word in words:
-        if word.startswith('--') or not flags:
-            flags.append(word)
-        else:
-            flags[-1] += ' ' + word
-    out = {}
-    for flag in flags:
-        name, equals, value = flag[2:].partition('=')
-        if not flag.startswith('--') or not equals or not name or name in out:
-            raise LogError('cannot read the settings %r: %r is not one --name=value'
-                           % (text, flag))
-        out[name] = value
-    return out
