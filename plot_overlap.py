@@ -4,7 +4,10 @@ From the results logs of binary_mnist_pathnet.py: generations against the
 overlap of the two tasks' paths (the 2017 figure), overlap against chance,
 and each task's generations.
 
-    python plot_overlap.py [LOG ...] [-o OUT.png] [--control pathnet] [--show]
+    python plot_overlap.py [LOG ...] [-o OUT.png] [--control C] [--settings S] [--show]
+
+The rows of one control and one settings are plotted: rows of several settings
+(the log's settings column) are not pooled; choose one with --settings.
 """
 import os
 import sys
@@ -13,9 +16,9 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import numpy as np
 
-from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
-from results_log import log_files
-from stats import chance_distribution, chance_p_value, standard_error
+from analysis.plots import PlotError, add_logs, add_out, finish, parser, read, save
+from analysis.stats import chance_distribution, chance_p_value, standard_error
+from results_log import CONTROLS, log_files
 
 DEFAULT_OUT = 'results/overlap_generations.png'
 OTHER_FIGURES = ('overlap_histogram', 'generations_histogram')
@@ -31,8 +34,12 @@ def parse_args(argv=None):
             'to it as OUT_overlap_histogram.png and OUT_generations_histogram.png, or, when '
             'OUT is named overlap_generations.png, as overlap_histogram.png and '
             'generations_histogram.png in its folder')
-    p.add_argument('--control', choices=['pathnet', 'scratch', 'finetune'], default='pathnet',
+    p.add_argument('--control', choices=CONTROLS, default='pathnet',
                    help='plot the rows of this control only')
+    p.add_argument('--settings', default=None, metavar='S',
+                   help="plot the rows whose settings column is S ('': the default settings); "
+                        "needed only when the control's rows mix settings; a value starting "
+                        "with -- needs '=': --settings=--learning_rate=0.0001")
     p.add_argument('--show', action='store_true', help='also open the figures in a window')
     return p.parse_args(argv)
 
@@ -50,13 +57,25 @@ def read_rows(paths):
     return rows
 
 
-def select(rows, control, logs):
-    """The rows of one control, and a count of the others by control."""
+def select(rows, control, logs, settings=None):
+    """The rows of one control and one settings, and a count of the others by control and
+    settings. Rows of different settings are different experiments: never pooled."""
     chosen = [r for r in rows if r['control'] == control]
     others = Counter(r['control'] for r in rows if r['control'] != control)
     if not chosen:
         raise PlotError('no %s rows (found %s); choose with --control' % (
             control, ', '.join('%s: %d' % kv for kv in sorted(others.items()))))
+    have = Counter(r.get('settings', '') for r in chosen)
+    if settings is None and len(have) > 1:
+        raise PlotError('the %s rows mix %d settings (%s): choose one with --settings=S' % (
+            control, len(have), ', '.join('%r: %d' % kv for kv in sorted(have.items()))))
+    if settings is not None:
+        chosen = [r for r in chosen if r.get('settings', '') == settings.strip()]
+        if not chosen:
+            raise PlotError('no %s rows with settings %r; they have %s (choose with '
+                            '--settings=S)' % (control, settings, ', '.join(
+                                '%r: %d' % kv for kv in sorted(have.items()))))
+        others['%s of other settings' % control] = sum(have.values()) - len(chosen)
     shapes = sorted({(r['L'], r['M'], r['N']) for r in chosen})
     if len(shapes) > 1:
         raise PlotError('the %s rows mix network sizes L/M/N %s; the chance distribution '
@@ -86,6 +105,8 @@ def tabulate(rows, dist):
     r = rows[0]
     t['top'], t['what'] = r['L'] * r['N'], '%s, L=%d M=%d N=%d' % (
         r['control'], r['L'], r['M'], r['N'])
+    t['settings'] = r.get('settings') or '(defaults)'
+    t['title'] = '%s; settings: %s' % (t['what'], t['settings'])
     return t
 
 
@@ -112,7 +133,7 @@ def plot_generations_vs_overlap(t):
                ylabel='%s, %s' % (what, GENERATIONS))
         ax.legend(fontsize=8)
     fig.suptitle('Generations against overlap (%s): n=%d experiments, %d not converged '
-                 'left out' % (t['what'], both.sum(), len(both) - both.sum()))
+                 'left out' % (t['title'], both.sum(), len(both) - both.sum()))
     return fig
 
 
@@ -125,7 +146,7 @@ def plot_overlap_histogram(t):
             label='chance (paths drawn at random): expected, mean %.2f' % t['chance_mean'])
     ax.set(xticks=values, xlabel='overlap: modules on both tasks\' paths', ylabel='experiments',
            title='Overlap of the two tasks\' paths (%s), n=%d\nby chance: %s'
-                 % (t['what'], len(x), p_text(t, x.mean(), '\u2264', '\u2265')))
+                 % (t['title'], len(x), p_text(t, x.mean(), '\u2264', '\u2265')))
     ax.legend(fontsize=8)
     return fig
 
@@ -140,7 +161,7 @@ def plot_generations_histogram(t):
     left_out = [len(t['overlap']) - len(g) for g in t['done']]
     ax.set(xlabel=GENERATIONS + ' to solve the task', ylabel='experiments',
            title='Generations per task (%s)\nnot converged, left out: task 1 %d, task 2 %d'
-                 % (t['what'], *left_out))
+                 % (t['title'], *left_out))
     ax.legend(fontsize=8)
     return fig
 
@@ -158,10 +179,7 @@ def summary(rows, others, t, logs):
     lines.append('overlap: mean %.2f (all %d experiments) vs chance %.2f' % (
         t['overlap'].mean(), n, t['chance_mean']))
     lines.append('by chance: ' + p_text(t, t['overlap'].mean()))
-    settings = Counter(r.get('settings', '') for r in rows)
-    if len(settings) > 1:
-        lines.append('note: the rows mix %d settings: %s' % (len(settings), '; '.join(
-            '%r: %d' % kv for kv in sorted(settings.items()))))
+    lines.append('settings: ' + t['settings'])
     return '\n'.join(lines)
 
 
@@ -176,26 +194,16 @@ def output_paths(out):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not args.show:
-        plt.switch_backend('Agg')
-    try:
-        rows, others = select(read_rows(args.logs), args.control, args.logs)
+
+    def work():
+        rows, others = select(read_rows(args.logs), args.control, args.logs, args.settings)
         t = tabulate(rows, chance_distribution(rows[0]['L'], rows[0]['M'], rows[0]['N']))
         paths = output_paths(args.out)
         for plot, path in zip((plot_generations_vs_overlap, plot_overlap_histogram,
                                plot_generations_histogram), paths):
             save(plot(t), path, close=not args.show)
-    except ERRORS as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    finally:
-        if not args.show:
-            plt.close('all')
-    print(summary(rows, others, t, log_files(args.logs)))
-    print('wrote ' + ', '.join(paths))
-    if args.show:
-        plt.show()
-    return 0
+        return summary(rows, others, t, log_files(args.logs)), paths
+    return finish(work, args.show)
 
 
 if __name__ == '__main__':

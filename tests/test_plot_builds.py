@@ -6,8 +6,8 @@ matplotlib.use('Agg')
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import plot_builds  # noqa: E402
-import stats  # noqa: E402
+from analysis import plot_builds  # noqa: E402
+from analysis import stats  # noqa: E402
 from conftest import one_line_error  # noqa: E402
 from results_log import COLUMNS  # noqa: E402
 

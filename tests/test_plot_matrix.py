@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import plot_matrix  # noqa: E402
+from analysis import plot_matrix  # noqa: E402
 from conftest import one_line_error  # noqa: E402
 from results_log import COLUMNS  # noqa: E402
 

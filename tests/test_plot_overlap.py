@@ -12,7 +12,7 @@ sys.path.insert(0, REPO)
 
 import plot_overlap  # noqa: E402
 import conftest  # noqa: E402
-import stats  # noqa: E402
+from analysis import stats  # noqa: E402
 
 HEADER = ('timestamp,seed,control,task1,task2,task1_generations,task2_generations,overlap,'
           'task1_converged,task2_converged,task1_fitness,task2_fitness,task1_test_accuracy,'

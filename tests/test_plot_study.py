@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 import pytest
 
-import plot_study
+from analysis import plot_study
 from conftest import one_line_error
 from results_log import COLUMNS
 

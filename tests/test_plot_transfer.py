@@ -8,9 +8,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import plot_transfer  # noqa: E402
+from analysis import plot_transfer  # noqa: E402
 import conftest  # noqa: E402
-import stats  # noqa: E402
+from analysis import stats  # noqa: E402
 
 HEADER = ('timestamp,seed,control,task1,task2,task1_generations,task2_generations,overlap,'
           'task1_converged,task2_converged,task1_fitness,task2_fitness,task1_test_accuracy,'
@@ -172,8 +172,9 @@ def test_bad_logs(tmp_path, capsys):
 @pytest.mark.slow
 def test_bad_log_subprocess_has_no_traceback(tmp_path):
     log = write_log(tmp_path / 'g.csv', [row().replace(',121,127,', ',121,-1,')])
-    done = subprocess.run([sys.executable, os.path.join(REPO, 'plot_transfer.py'), log,
-                           '-o', str(tmp_path / 'x.png')], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, '-m', 'analysis.plot_transfer', log,
+                           '-o', str(tmp_path / 'x.png')], capture_output=True, text=True,
+                          cwd=REPO)
     assert done.returncode == 1
     assert done.stderr.startswith('error: ') and done.stderr.count('\n') == 1, done.stderr
     assert 'Traceback' not in done.stderr

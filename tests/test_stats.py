@@ -11,11 +11,11 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import stats  # noqa: E402
+from analysis import stats  # noqa: E402
 
 
 def test_imports_neither_matplotlib_nor_tensorflow():
-    code = ('import sys; import stats; '
+    code = ('import sys; from analysis import stats; '
             'print(sorted(m for m in sys.modules if m.split(".")[0] in '
             '("matplotlib", "tensorflow", "scipy")))')
     done = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,

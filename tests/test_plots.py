@@ -10,21 +10,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import conftest  # noqa: E402
-import plot_common  # noqa: E402
+from analysis import plots  # noqa: E402
 import plot_overlap  # noqa: E402
-import plot_paths  # noqa: E402
-import plot_transfer  # noqa: E402
+from analysis import plot_paths  # noqa: E402
+from analysis import plot_transfer  # noqa: E402
 
 MAINS = [plot_overlap.main, plot_transfer.main, plot_paths.main]
 
 
 def test_save_makes_the_folder_and_closes_the_figure(tmp_path):
     fig = plt.figure()
-    plot_common.save(fig, str(tmp_path / 'a' / 'b' / 'f.png'))
+    plots.save(fig, str(tmp_path / 'a' / 'b' / 'f.png'))
     assert (tmp_path / 'a' / 'b' / 'f.png').read_bytes().startswith(b'\x89PNG')
     assert not plt.fignum_exists(fig.number)
     kept = plt.figure()
-    plot_common.save(kept, str(tmp_path / 'g.png'), close=False)
+    plots.save(kept, str(tmp_path / 'g.png'), close=False)
     assert plt.fignum_exists(kept.number)
     plt.close(kept)
 
@@ -34,8 +34,8 @@ def test_save_errors_are_one_line(tmp_path):
     before = plt.get_fignums()        # other tests' figures are not this test's business
     for path, says in ((tmp_path / 'file' / 'f.png', 'File exists'),   # a file for a folder
                        (tmp_path / 'f.unknown', 'Format')):
-        with pytest.raises(plot_common.PlotError) as e:
-            plot_common.save(plt.figure(), str(path))
+        with pytest.raises(plots.PlotError) as e:
+            plots.save(plt.figure(), str(path))
         assert str(e.value).startswith('cannot write %s: ' % path) and says in str(e.value)
         assert '\n' not in str(e.value)
     assert plt.get_fignums() == before     # the failed saves closed their figures

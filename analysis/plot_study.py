@@ -5,7 +5,7 @@ at the training-fitness levels 0.95 and 0.98, and at the held-out validation
 levels a log has columns for (task2_val_gen_<level>); and the overlap of the
 two tasks' paths against chance.
 
-    python plot_study.py results/study/restore_adam.csv ... [-o OUT.png]
+    python -m analysis.plot_study results/study/restore_adam.csv ... [-o OUT.png]
 
 A cell is named after its log file. Its seeds are those run under pathnet,
 scratch and finetune (the study's design); any other control in the log
@@ -43,11 +43,12 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
-import stats
-from plot_common import ERRORS, PlotError, add_out, parser, read, save
+from analysis import stats
+from analysis.plots import (FAMILY_ERROR, MARKS, RATIO_TICKS, PlotError, add_out,
+                            add_resamples, check_resamples, correct as holm, finish,
+                            generations, log_axis, parser, read, save)
 from results_log import parse_settings
 
 LEVELS = ('', '0.95', '0.98')    # '': the run's own threshold (task2_generations)
@@ -55,9 +56,6 @@ VAL = 'task2_val_gen_'           # held-out validation levels: 'val_<level>'
 CORE = ('scratch', 'finetune')   # every cell runs these with pathnet on the same seeds
 ORDER = CORE + ('pathnet_noreinit', 'finetune_reinit')   # others follow by name
 CAP, THRESHOLD = 1000, '0.998'   # the driver's defaults of --max_steps and --threshold
-FAMILY_ERROR = 0.05
-MARKS = {'pathnet': ('D', 'k'), 'scratch': ('o', 'tab:blue'), 'finetune': ('s', 'tab:orange'),
-         'pathnet_noreinit': ('^', 'tab:green'), 'finetune_reinit': ('v', 'tab:red')}
 OTHER_MARKS = [('P', 'tab:purple'), ('X', 'tab:brown'), ('h', 'tab:pink')]
 
 
@@ -65,20 +63,12 @@ def parse_args(argv=None):
     p = parser(__doc__)
     p.add_argument('logs', nargs='+', metavar='LOG', help='one results log per cell')
     add_out(p, 'results/study/study.png', 'the figure')
-    p.add_argument('--bootstrap', type=int, default=10000, metavar='N',
-                   help='paired bootstrap resamples')
-    args = p.parse_args(argv)
-    if args.bootstrap < 1:
-        p.error('--bootstrap must be at least 1')
-    return args
+    add_resamples(p, '--bootstrap', 'paired bootstrap resamples')
+    return check_resamples(p, p.parse_args(argv), '--bootstrap')
 
 
 def label(level):
     return 'threshold' if not level else level.replace('_', ' ')
-
-
-def column(level):
-    return 'task2_val_gen_' + level[4:] if level.startswith('val_') else 'task2_gen_' + level
 
 
 def val_levels(rows):
@@ -96,14 +86,8 @@ def val_levels(rows):
 
 
 def run(row, level, cap):
-    """(generations to the level, censored) under stats.at_cap's rule."""
-    if not level:
-        return stats.at_cap(row['task2_generations'], row['task2_converged'] == 1, cap)
-    value = row[column(level)]
-    if value and not value.isdigit():
-        raise PlotError('%s: %s should be a generation or empty, got %r'
-                        % (row['where'], column(level), value))
-    return stats.at_cap(value or 0, value != '', cap)
+    """(task-2 generations to the level, censored); level '' is the run's threshold."""
+    return generations(row, 2, level or 'threshold', cap)
 
 
 def ordered(controls):
@@ -163,11 +147,7 @@ def tests(cells):
 
 def correct(cells):
     """Holm over the whole table: each test gets 'holm' (rejected) and 'p_holm'."""
-    family = tests(cells)
-    rejected, adjusted = stats.holm([t['p'] for *_, t in family], FAMILY_ERROR)
-    for (*_, t), r, a in zip(family, rejected, adjusted):
-        t['holm'], t['p_holm'] = bool(r), float(a)
-    return len(family)
+    return holm([t for *_, t in tests(cells)])
 
 
 def entry(t, n):
@@ -260,9 +240,7 @@ def factorial(cells, resamples):
                                       for x in (a, b)]
                 rows.append((c, level, k, stats.compare(np.array(ga), np.array(gb), ca, cb,
                                                         c['cap'], resamples, 1 + k)))
-    rejected, _ = stats.holm([t['p'] for *_, t in rows], FAMILY_ERROR)
-    for (*_, t), r in zip(rows, rejected):
-        t['holm'] = bool(r)
+    holm([t for *_, t in rows])
     names = ['%s/%s' % pair for pair in FACTORIAL]
     lines = ['2x2, freezing against re-initialising: each factor with the other held fixed, '
              'mean(with) / mean(without) task-2 generations (above 1: the factor slows task 2)',
@@ -282,24 +260,7 @@ def factorial(cells, resamples):
     return '\n'.join(lines)
 
 
-# In order of preference, each ratio with its reciprocal: the ticks come out symmetric.
-RATIO_TICKS = (1, 0.5, 2, 0.2, 5, 0.1, 10, 0.05, 20, 0.02, 50, 0.01, 100,
-               0.25, 4, 1 / 3, 3, 2 / 3, 1.5, 0.8, 1.25)
 GENERATION_TICKS = tuple(t * 10 ** e for t in (1, 2, 5) for e in range(0, 6))
-
-
-def log_axis(ax, lo, hi, ticks, most=12):
-    """A log x axis from lo to hi with plain-number ticks (0.5, 1, 2): those of ticks in
-    range, in its order, that are at least 1/most of the axis from every tick kept."""
-    ax.set_xscale('log')
-    ax.set_xlim(lo, hi)
-    gap, kept = np.log(hi / lo) / most, []
-    for t in ticks:
-        if lo <= t <= hi and all(abs(np.log(t / k)) >= gap for k in kept):
-            kept.append(t)
-    ax.xaxis.set_major_locator(FixedLocator(sorted(kept)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: '%g' % float('%.2g' % x)))
-    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def marks(controls):
@@ -389,8 +350,8 @@ def plot(cells):
 
 def main(argv=None):
     args = parse_args(argv)
-    plt.switch_backend('Agg')
-    try:
+
+    def work():
         cells = [cell(path, args.bootstrap) for path in args.logs]
         names = [c['name'] for c in cells]
         for c, path in zip(cells, args.logs):    # one pair under several protocols
@@ -402,12 +363,8 @@ def main(argv=None):
         fig = plot(cells)
         height = fig.get_size_inches()[1]   # the legend and title take fixed inches
         save(fig, args.out, rect=(0, 0.35 / height, 1, 1 - 0.4 / height))
-    except ERRORS as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    print(text)
-    print('wrote ' + args.out)
-    return 0
+        return text, [args.out]
+    return finish(work)
 
 
 if __name__ == '__main__':

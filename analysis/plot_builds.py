@@ -4,7 +4,7 @@ generations with 95% t-intervals on each build, the difference of the means and
 the largest gap between the two distributions (Kolmogorov-Smirnov distance),
 each with a two-sided permutation p-value, and how many seeds gave the same row.
 
-    python plot_builds.py BUILD_A.csv BUILD_B.csv [-o OUT.png]
+    python -m analysis.plot_builds BUILD_A.csv BUILD_B.csv [-o OUT.png]
 
 Each log holds the rows of one build (its tensorflow and numpy columns).
 """
@@ -13,8 +13,9 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
-import stats
-from plot_common import ERRORS, PlotError, add_out, parser, read, save
+from analysis import stats
+from analysis.plots import (PlotError, add_out, add_resamples, check_resamples, finish, parser,
+                            read, save)
 
 TASKS = ('task1_generations', 'task2_generations')
 SAME = TASKS + ('task1_path', 'task2_path', 'overlap', 'task1_test_accuracy',
@@ -25,12 +26,8 @@ def parse_args(argv=None):
     p = parser(__doc__)
     p.add_argument('logs', nargs=2, metavar='LOG', help='the rows of one build each')
     add_out(p, 'results/cross-build/builds.png', 'the figure')
-    p.add_argument('--resamples', type=int, default=10000, metavar='N',
-                   help='permutations per test')
-    args = p.parse_args(argv)
-    if args.resamples < 1:
-        p.error('--resamples must be at least 1')
-    return args
+    add_resamples(p, '--resamples', 'permutations per test')
+    return check_resamples(p, p.parse_args(argv), '--resamples')
 
 
 def load(path):
@@ -99,16 +96,14 @@ def plot(names, lines):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+
+    def work():
         (na, a), (nb, b) = load(args.logs[0]), load(args.logs[1])
         lines = compare(a, b, args.resamples)
-        print(table((na, nb), lines))
+        text = table((na, nb), lines)
         save(plot((na, nb), lines), args.out)
-    except ERRORS as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    print('wrote %s' % args.out)
-    return 0
+        return text, [args.out]
+    return finish(work)
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@ learn task 2 under pathnet (task 1's path frozen), scratch (a fresh network) and
 (task 1's weights, nothing frozen); PathNet's speed-up over each, paired by seed; and
 task 1's test accuracy after task 2 (forgetting). From binary_mnist_pathnet.py's logs.
 
-    python plot_transfer.py [LOG ...] [-o OUT.png] [--settings S] [--bootstrap 10000]
+    python -m analysis.plot_transfer [LOG ...] [-o OUT.png] [--settings S] [--bootstrap 10000]
                             [--seed 0] [--show]
 """
 import sys
@@ -12,9 +12,9 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import numpy as np
 
-from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
+from analysis.plots import PlotError, add_logs, add_out, finish, parser, read, save
+from analysis.stats import bootstrap_ratio, censored_count, mean_ci, paired, ratio_bound
 from results_log import log_files
-from stats import bootstrap_ratio, censored_count, mean_ci, paired, ratio_bound
 
 DEFAULT_OUT = 'results/transfer.png'
 CONTROLS = ('pathnet', 'scratch', 'finetune')
@@ -183,25 +183,15 @@ def plot(table, settings):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not args.show:
-        plt.switch_backend('Agg')
-    try:
+
+    def work():
         table, duplicates, skipped = select(read_rows(args.logs), args.settings)
         text = summary(table, args.settings, len(log_files(args.logs)), duplicates, skipped,
                        args.bootstrap, args.seed)
         # The legend sits in the bottom 5%, below the panels.
         save(plot(table, args.settings), args.out, rect=(0, 0.05, 1, 1), close=not args.show)
-    except ERRORS as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    finally:
-        if not args.show:
-            plt.close('all')
-    print(text)
-    print('wrote ' + args.out)
-    if args.show:
-        plt.show()
-    return 0
+        return text, [args.out]
+    return finish(work, args.show)
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@
 finetune, beside the later 2017 script's own measure; pairs are positive controls (task 2
 has task 1's two classes, in either order), shared (one class in common) or disjoint.
 
-    python plot_matrix.py results/transfer/restore_adam/ results/transfer/shared_sgd/
+    python -m analysis.plot_matrix results/transfer/restore_adam/ results/transfer/shared_sgd/
         [-o results/transfer/matrix.png] [--level auto|threshold|val_0.90] [--bootstrap N]
 
 Each argument is a folder of per-pair logs, or a log file; a protocol is named after its
@@ -32,9 +32,10 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-import stats
-from plot_common import ERRORS, PlotError, add_out, parser, save
-from plot_study import MARKS, RATIO_TICKS, log_axis
+from analysis import stats
+from analysis.plots import (FAMILY_ERROR, MARKS, RATIO_TICKS, PlotError, add_out,
+                            add_resamples, check_resamples, correct as holm, finish,
+                            generations, log_axis, parser, save)
 from results_log import VAL_LEVELS, parse_settings, read_log
 
 CONTROLS = ('scratch', 'finetune')       # compared with pathnet, in the Holm family
@@ -45,7 +46,7 @@ NAMES = dict({k: k + '/pathnet' for k in CONTROLS}, **{LATER: LATER + ' under pa
                                                                'later script)'})
 VERDICTS = ('won', 'lost', 'neither')
 KINDS = ('positive control', 'shared', 'disjoint')   # by the number of classes in common
-CAP, FAMILY_ERROR = 1000, 0.05
+CAP = 1000
 INTS = ('seed', 'task1_generations', 'task2_generations', 'task1_converged', 'task2_converged')
 LEVEL_CHOICES = ('auto', 'threshold') + tuple('val_%.2f' % v for v in VAL_LEVELS)
 
@@ -57,9 +58,8 @@ def parse_args(argv=None):
     add_out(p, 'results/transfer/matrix.png', 'the figure')
     p.add_argument('--level', default='auto', metavar='LEVEL',
                    help='the validation level beside the threshold: %s' % '|'.join(LEVEL_CHOICES))
-    p.add_argument('--bootstrap', type=int, default=10000, metavar='N',
-                   help='paired bootstrap resamples')
-    return p.parse_args(argv)
+    add_resamples(p, '--bootstrap', 'paired bootstrap resamples')
+    return check_resamples(p, p.parse_args(argv), '--bootstrap')
 
 
 def protocols(paths):
@@ -84,19 +84,6 @@ def kind(task1, task2):
 
 def pair_name(pair):
     return '%dv%d -> %dv%d' % (pair[0] + pair[1])
-
-
-def run(row, task, level, cap):
-    """(generations of task 1 or 2 to the level, censored) under stats.at_cap's rule."""
-    if level == 'threshold':
-        return stats.at_cap(row['task%d_generations' % task],
-                            row['task%d_converged' % task] == 1, cap)
-    column = 'task%d_val_gen_%s' % (task, level[4:])
-    value = row[column]
-    if value and not value.isdigit():
-        raise PlotError('%s: %s should be a generation or empty, got %r'
-                        % (row['where'], column, value))
-    return stats.at_cap(value or 0, value != '', cap)
 
 
 def validation(rows, pathnet, level):
@@ -144,7 +131,7 @@ def pair_cell(protocol, pair, rows, level, resamples):
            'cap': cap, 'levels': ['threshold'] + [val] * bool(val), 'why': why, 'tests': {}}
     fixed = 'task1_generations' in settings   # task 1 run for a fixed length, not to a level
     for lv in out['levels']:   # each measure's numerator over pathnet's task 2, paired
-        g = {k: [np.array(x) for x in zip(*[run(by[c][s], task, lv, cap) for s in seeds])]
+        g = {k: [np.array(x) for x in zip(*[generations(by[c][s], task, lv, cap) for s in seeds])]
              for k, c, task in [(c, c, 2) for c in ('pathnet',) + CONTROLS] +
              [(LATER, 'pathnet', 1)]}
         for k in MEASURES:
@@ -165,11 +152,7 @@ def read_protocol(protocol, paths, level, resamples):
 
 def correct(cells):
     """Holm over every control/pathnet test: each gets 'holm' (rejected); the family size."""
-    family = [c['tests'][lv, k] for c in cells for lv in c['levels'] for k in CONTROLS]
-    rejected, adjusted = stats.holm([t['p'] for t in family], FAMILY_ERROR)
-    for t, r, a in zip(family, rejected, adjusted):
-        t['holm'], t['p_holm'] = bool(r), float(a)
-    return len(family)
+    return holm([c['tests'][lv, k] for c in cells for lv in c['levels'] for k in CONTROLS])
 
 
 def verdict(t):
@@ -312,24 +295,21 @@ def plot(cells):
 
 def main(argv=None):
     args = parse_args(argv)
-    plt.switch_backend('Agg')
-    try:
-        if not args.logs or args.level not in LEVEL_CHOICES or args.bootstrap < 1:
-            raise PlotError('no logs: name folders of per-pair logs' if not args.logs else
-                            '--level must be one of %s and --bootstrap at least 1, got %s and '
-                            '%d' % ('|'.join(LEVEL_CHOICES), args.level, args.bootstrap))
+
+    def work():
+        if not args.logs:
+            raise PlotError('no logs: name folders of per-pair logs')
+        if args.level not in LEVEL_CHOICES:
+            raise PlotError('--level must be one of %s, got %s'
+                            % ('|'.join(LEVEL_CHOICES), args.level))
         cells = [c for name, paths in protocols(args.logs).items()
                  for c in read_protocol(name, paths, args.level, args.bootstrap)]
         text = table(cells, args.bootstrap)
         fig = plot(cells)
         height = fig.get_size_inches()[1]   # the legend and title take fixed inches
         save(fig, args.out, rect=(0, 0.3 / height, 1, 1 - 0.35 / height))
-    except ERRORS as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    print(text)
-    print('wrote ' + args.out)
-    return 0
+        return text, [args.out]
+    return finish(work)
 
 
 if __name__ == '__main__':

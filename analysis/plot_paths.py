@@ -1,21 +1,19 @@
 """Draw PathNet paths from the binary-MNIST results log and the population history.
 
-    python plot_paths.py [LOG] [--seed S | --row K] [-o OUT.png]    one experiment's two paths
-    python plot_paths.py [LOG] --usage [--control C] [-o OUT.png]   module usage, all experiments
-    python plot_paths.py --history FILE [--seed S] [-o OUT] [--gif] the population converging
+    python -m analysis.plot_paths [LOG] [--seed S | --row K] [-o OUT.png]    one experiment's two paths
+    python -m analysis.plot_paths [LOG] --usage [--control C] [-o OUT.png]   module usage, all experiments
+    python -m analysis.plot_paths --history FILE [--seed S] [-o OUT] [--gif] the population converging
 """
 import json
 import os
 import sys
 
-import matplotlib
-matplotlib.use('Agg')  # headless: runs on servers and in tests without a display
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import PillowWriter
 from matplotlib.lines import Line2D
 
-from plot_common import ERRORS, PlotError, add_logs, add_out, parser, read, save
+from analysis.plots import PlotError, add_logs, add_out, finish, parser, read, save
 from results_log import CONTROLS, path_modules
 
 INT_COLUMNS = ['seed', 'L', 'M', 'N', 'overlap', 'task1_generations', 'task2_generations',
@@ -339,7 +337,7 @@ def parse_args(argv):
                    help='only experiments of this control (default with --usage or --seed: '
                         'pathnet); --row then counts among them')
     p.add_argument('--gif', action='store_true', help='with --history: an animation instead')
-    add_out(p, None, 'output file (default: under results/)', name='--output')
+    add_out(p, None, 'output file (default: under results/)')
     args = p.parse_args(argv)
     if args.usage and (args.seed is not None or args.row is not None):
         p.error('--usage draws all experiments: --seed and --row do not apply')
@@ -347,7 +345,7 @@ def parse_args(argv):
         p.error('--row picks from the results log, not from --history')
     if args.gif and not args.history:
         p.error('--gif needs --history FILE')
-    if args.gif and args.output and not args.output.lower().endswith('.gif'):
+    if args.gif and args.out and not args.out.lower().endswith('.gif'):
         p.error('--gif writes a GIF: name the output *.gif')
     return args
 
@@ -356,7 +354,7 @@ def run(args):
     if args.history:
         snaps = select_run(read_history(args.history), args.seed)
         source = os.path.basename(args.history)
-        out = args.output or 'results/path_history.' + ('gif' if args.gif else 'png')
+        out = args.out or 'results/path_history.' + ('gif' if args.gif else 'png')
         if args.gif:
             save_history_gif(snaps, source, out)
         else:
@@ -372,11 +370,11 @@ def run(args):
     # Keep the controls' pictures apart when no output is named.
     suffix = lambda control: '' if control == 'pathnet' else '_' + control
     if args.usage:
-        out = args.output or 'results/paths_usage%s.png' % suffix(control)
+        out = args.out or 'results/paths_usage%s.png' % suffix(control)
         save(draw_usage(rows, control, os.path.basename(os.path.normpath(args.log))), out)
         return out
     row = pick_row(rows, args.seed, args.row)
-    out = args.output or 'results/paths_seed%d%s.png' % (row['seed'], suffix(row['control']))
+    out = args.out or 'results/paths_seed%d%s.png' % (row['seed'], suffix(row['control']))
     save(draw_paths(row)[0], out, rect=None)   # laid out around its legend when drawn
     return out
 
@@ -386,13 +384,13 @@ def main(argv=None):
         args = parse_args(argv)
     except SystemExit as e:  # argparse: --help, or a usage error already printed
         return e.code
-    try:
-        out = run(args)
-    except ERRORS + (OSError,) as e:   # OSError: writing the GIF
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    print('wrote %s' % out)
-    return 0
+
+    def work():
+        try:
+            return '', [run(args)]
+        except OSError as e:    # writing the GIF
+            raise PlotError(str(e)) from None
+    return finish(work)
 
 
 if __name__ == '__main__':

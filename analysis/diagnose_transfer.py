@@ -17,7 +17,7 @@ on the same classes, and three things are measured:
 If the path reaches 0.998 on `same` but not on `new`, the threshold measures
 memorising the noisy training images: frozen modules cannot learn new noise.
 
-    python diagnose_transfer.py [--seeds 1000-1009] [FLAGS of the driver...]
+    python -m analysis.diagnose_transfer [--seeds 1000-1009] [FLAGS of the driver...]
 """
 import sys
 
