@@ -260,8 +260,8 @@ def test_signal_after_the_last_line_leaves_a_finished_run(tmp_path, mnist_dir, s
 @pytest.mark.slow
 def test_append_after_a_torn_last_line(tmp_path, mnist_dir, capsys):
     import plot_overlap
-    import plot_paths
-    import plot_transfer
+    from analysis import plot_paths
+    from analysis import plot_transfer
     log = tmp_path / 'log.csv'
     torn = ','.join(V1_ROW[:9])          # a crash cut this row short, with no newline
     write_log(log, [ROW], tail=torn)
@@ -598,8 +598,8 @@ def test_batch_refuses_a_results_path_that_is_not_a_log(tmp_path, mnist_dir, kin
 
 def test_plots_of_a_log_where_nothing_converged(tmp_path, capsys):
     import plot_overlap
-    import plot_paths
-    import plot_transfer
+    from analysis import plot_paths
+    from analysis import plot_transfer
     log = tmp_path / 'log.csv'
     rows = [dict(ROW, seed=str(s), control=c, task1_converged='0', task2_converged='0',
                  task1_generations='3', task2_generations='3')
