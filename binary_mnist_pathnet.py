@@ -97,6 +97,15 @@ def parse_args(argv=None):
                    help='train task 1 for exactly this many generations instead of until '
                         'the threshold (it is then recorded as converged if a winner reached '
                         'the threshold on the way); task 1\'s path is the last winner\'s')
+    p.add_argument('--task2_generations', type=positive, default=None,
+                   help='train task 2 for exactly this many generations instead of until '
+                        'the threshold (a fixed budget; recorded as converged if a winner '
+                        'reached the threshold on the way); task 2\'s path is the last '
+                        'winner\'s')
+    p.add_argument('--train_images', type=positive, default=None,
+                   help='task 2 trains on this many of its training images, half of each '
+                        'class, drawn once per seed (an even number; default: all of them); '
+                        'task 1 and every other draw are unchanged')
     p.add_argument('--val_every', type=int, default=5,
                    help='generations between evaluations of the winner on the task\'s '
                         'held-out validation images after the first 4*val_every, which are '
@@ -134,6 +143,8 @@ def parse_args(argv=None):
         p.error('--threads must be 0 or more')
     if args.val_every < 0:
         p.error('--val_every must be 0 or more')
+    if args.train_images is not None and args.train_images % 2:
+        p.error('--train_images must be even (half of each class), got %d' % args.train_images)
     if args.seeds is None:
         if args.seed is None:
             args.seed = int.from_bytes(os.urandom(4), 'little') >> 1
@@ -171,6 +182,17 @@ def check_writable(path, folder=False):
         raise OSError('cannot write %s: %s is not writable' % (path, parent))
 
 
+def require_train_images(data, args):
+    """--train_images larger than task 2 has: refused before anything is trained."""
+    if args.train_images:
+        have = min(int(np.sum(data['train_labels'] == c)) for c in (args.b1, args.b2))
+        if args.train_images > 2 * have:
+            raise input_data.MnistError(
+                '--train_images %d is more than task 2 (%d vs %d) has: at most %d, half of '
+                'each class (its smaller class has %d training images)'
+                % (args.train_images, args.b1, args.b2, 2 * have, have))
+
+
 def start_masks(control, task, path1, shape):
     """(keep, frozen) [L, M] at the start of a task: the modules that keep their
     weights (the rest are re-initialised) and the frozen ones. Task 1 starts from a
@@ -188,23 +210,27 @@ def start_masks(control, task, path1, shape):
 
 class TaskResult:
     def __init__(self, generations, converged, diverged, mask, fitness, reached,
-                 val_accuracy, val_reached):
+                 val_accuracy, val_reached, curve):
         self.generations, self.converged, self.diverged = generations, converged, diverged
         self.mask, self.fitness, self.reached = mask, fitness, reached
-        self.val_accuracy, self.val_reached = val_accuracy, val_reached
+        self.val_accuracy, self.val_reached, self.curve = val_accuracy, val_reached, curve
 
 
 class Experiment:
     """What one experiment's code needs beside the network: the flags, the seed's
     random streams, where it reports, and whether it was asked to stop. The streams are
     independent children of the seed: data (noise, test noise), evolution (populations,
-    pairs, mutations), minibatches, initial weights, fresh noise."""
+    pairs, mutations), minibatches, initial weights, fresh noise, and task 2's subset of
+    training images (--train_images). SeedSequence's children are numbered, so the
+    first five are those of spawn(5), as before the sixth existed: rows without
+    --train_images are unchanged."""
 
     def __init__(self, args, report, stop, provenance=None):
         self.args, self.seed, self.report, self.stop = args, args.seed, report, stop
         self.provenance = provenance or build()
-        self.data_rng, self.evo_rng, self.batch_rng, self.init_rng, self.noise_rng = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(5))
+        (self.data_rng, self.evo_rng, self.batch_rng, self.init_rng, self.noise_rng,
+         self.subset_rng) = (np.random.default_rng(s)
+                             for s in np.random.SeedSequence(args.seed).spawn(6))
         # The population's module usage, for --path_history; written with the row.
         self.history = [] if args.path_history else None
         self.validation = None   # each task's held-out images and labels (experiment())
@@ -221,12 +247,13 @@ def build():
 def evolve(net, sess, ex, task, frozen, batcher):
     """One task: tournaments on a fresh random population until a winner's
     fitness reaches the threshold (task 1 with --task1_generations: for exactly
-    that many generations), the network diverges (a non-finite loss) or
-    max_steps generations are played. The winner is evaluated on the task's
-    held-out validation images every --val_every generations and at the end."""
+    that many generations; task 2 with --task2_generations likewise), the network
+    diverges (a non-finite loss) or max_steps generations are played. The winner
+    is evaluated on the task's held-out validation images every --val_every
+    generations and at the end (the levels), and at the curve's generations."""
     from pathnet import random_population, mutate, path_mask
     args, rng = ex.args, ex.evo_rng
-    fixed = args.task1_generations if task == 0 else None
+    fixed = (args.task1_generations, args.task2_generations)[task]
     cap = fixed or args.max_steps
     population = random_population(rng, args.candi, args.L, args.M, args.N)
     images_per_candidate = args.T * args.batch_size
@@ -240,14 +267,25 @@ def evolve(net, sess, ex, task, frozen, batcher):
             ex.history.append({'seed': ex.seed, 'task': task + 1, 'generation': generation,
                                'population': args.candi, 'counts': counts.tolist()})
 
-    def validate(generation, mask):
+    def evaluate(generation, mask):
+        """The winner's held-out accuracy, on the curve if this generation is on it.
+        Evaluating draws no random numbers and changes no state, so the extra
+        evaluations for the curve leave every other column as it was."""
         accuracy = net.evaluate(sess, task, mask, *ex.validation[task])
         ex.report.validation(task, generation, accuracy)
+        if generation in on_curve:
+            curve[generation] = accuracy
+        return accuracy
+
+    def validate(generation, mask):
+        """An evaluation on the --val_every schedule: it also records the levels."""
+        accuracy = evaluate(generation, mask)
         for level in VAL_LEVELS:
             if level not in val_reached and accuracy >= level:
                 val_reached[level] = generation
         return accuracy
     best, start, reached, val_reached, converged = 0.0, time.time(), {}, {}, False
+    on_curve, curve = set(results_log.curve_generations(cap)), {}
     for generation in range(1, cap + 1):
         ex.stop.check()
         pair = rng.choice(args.candi, size=2, replace=False)
@@ -264,7 +302,7 @@ def evolve(net, sess, ex, task, frozen, batcher):
             ex.report.diverged(ex.seed, task, generation)
             snapshot(generation)
             return TaskResult(generation, False, True, masks[w], fitness[w], reached,
-                              validate(generation, masks[w]), val_reached)
+                              validate(generation, masks[w]), val_reached, curve)
         for level in LEVELS:
             if level not in reached and fitness[w] >= level:
                 reached[level] = generation
@@ -277,11 +315,13 @@ def evolve(net, sess, ex, task, frozen, batcher):
         if end or args.val_every and len(val_reached) < len(VAL_LEVELS) and (
                 generation <= 4 * args.val_every or generation % args.val_every == 0):
             val_accuracy = validate(generation, masks[w])
+        elif generation in on_curve:    # the curve only: the levels keep their schedule
+            evaluate(generation, masks[w])
         if generation % args.history_every == 0 or end:
             snapshot(generation)
         if end:
             return TaskResult(generation, converged, False, masks[w], fitness[w], reached,
-                              val_accuracy, val_reached)
+                              val_accuracy, val_reached, curve)
 
 
 def experiment(net, sess, data, ex):
@@ -302,6 +342,11 @@ def experiment(net, sess, data, ex):
     ex.validation = [input_data.binary_task(data['validation_images'],
                                             data['validation_labels'], a, b, args.noise,
                                             ex.data_rng) for a, b in tasks]
+    if args.train_images:
+        # Picked from the noisy images, from a stream of its own: every image's noise
+        # and every other draw are those of a run on all images.
+        keep = input_data.balanced_subset(train[1][1], args.train_images, ex.subset_rng)
+        train[1] = tuple(a[keep] for a in train[1])
     results = []
     sess.run(net.init)
     for task in (0, 1):
@@ -313,13 +358,17 @@ def experiment(net, sess, data, ex):
                         input_data.Batcher(len(images), ex.batch_rng))
         ex.report.task(task, tasks[task], result)
         results.append(result)
+        if task == 0:
+            # Retention: task 1's test accuracy before task 2 touches the network (no
+            # random draw: the test images' noise was drawn above, evaluating draws none).
+            before = net.evaluate(sess, 0, result.mask, *test[0])
     accuracy = [net.evaluate(sess, task, results[task].mask, *test[task]) for task in (0, 1)]
     for task in (0, 1):
-        ex.report.accuracy(task, tasks[task], accuracy[task])
+        ex.report.accuracy(task, tasks[task], accuracy[task], before if task == 0 else None)
     return results_log.make_row(
         ex.seed, args.control, settings(args), (args.L, args.M, args.N), tasks, results,
         accuracy, time.time() - started,
-        datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), ex.provenance)
+        datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), ex.provenance, before)
 
 
 def run(args, stop, done, failed):
@@ -334,6 +383,7 @@ def run(args, stop, done, failed):
     data = input_data.load_mnist(input_data.default_data_dir(args.data_dir))
     input_data.require_classes(data, {args.a1, args.a2, args.b1, args.b2},
                                input_data.default_data_dir(args.data_dir))
+    require_train_images(data, args)
     data_done = time.time()
     stop.check()
 

@@ -181,6 +181,19 @@ def binary_task(images, labels, a, b, noise, rng):
     return x, y
 
 
+def balanced_subset(labels, n, rng):
+    """Indices of n images, n/2 of each class (one-hot labels [k, 2]), drawn without
+    replacement from rng, in the images' own order. MnistError if a class has fewer
+    than n/2 images."""
+    classes = [np.flatnonzero(labels[:, c] == 1) for c in (0, 1)]
+    for c, index in enumerate(classes):
+        if len(index) < n // 2:
+            raise MnistError('--train_images %d needs %d images of each class; the task\'s '
+                             'class in column %d has %d' % (n, n // 2, c, len(index)))
+    return np.sort(np.concatenate([rng.choice(index, n // 2, replace=False)
+                                   for index in classes]))
+
+
 class Batcher:
     """Minibatch indices into a task's n images: the seed's shuffle, epoch
     after epoch (reshuffled with the run's generator at every epoch)."""

@@ -2,12 +2,12 @@
 TensorBoard scalars, and the events for the batch that started it. The lines
 are the 2017 script's where it had them (the per-generation line, `Entire
 Iter:...`); programs read the results log and the events, never these lines."""
-import json
 import os
 import sys
 import time
 
 import results_log
+from events import emit
 from stop import STARTED
 
 
@@ -65,9 +65,18 @@ class Report:
                  result.generations, result.fitness, results_log.path_text(result.mask)),
               flush=True)
 
-    def accuracy(self, task, classes, accuracy):
-        print('task %d test accuracy (%d vs %d, winning path): %.4f'
-              % (task + 1, classes[0], classes[1], accuracy))
+    def accuracy(self, task, classes, accuracy, before=None):
+        """A task's test accuracy after task 2; task 1's also right after task 1."""
+        notes = ['%.4f right after task 1' % before] if before is not None else []
+        # scratch re-initialises task 1's modules for task 2: what task 1's path gives
+        # afterwards, and which of its modules task 2 re-uses, say nothing about task 1.
+        # (finetune_reinit keeps task 1's path, so both still mean what they say.)
+        if task == 0 and self.args.control == 'scratch':
+            notes.append('meaningless under scratch, as is the overlap: task 1\'s modules '
+                         'were re-initialised')
+        print('task %d test accuracy (%d vs %d, winning path): %.4f%s'
+              % (task + 1, classes[0], classes[1], accuracy,
+                 ' (%s)' % '; '.join(notes) if notes else ''))
 
     def end_experiment(self):
         if self.writer:
@@ -98,25 +107,3 @@ def first_line(error):
     lines = [l.strip() for l in str(error).splitlines() if l.strip()]
     lines = [l for l in lines if not l.endswith('execution error:')] or lines or ['']
     return lines[0]
-
-
-def emit(event, seed, **fields):
-    """One JSON line for the batch that started this run (batch.py), appended
-    to the file named by $PATHNET_EVENTS (unset: nothing). The console is
-    flushed first and its byte position sent along, so the batch files each
-    console line under the right experiment without reading the text."""
-    path = os.environ.get('PATHNET_EVENTS')
-    if not path:
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        console = os.lseek(sys.stdout.fileno(), 0, os.SEEK_CUR)
-    except (OSError, ValueError):   # a pipe or a terminal has no position
-        console = None
-    line = json.dumps(dict(event=event, seed=seed, console=console, **fields)) + '\n'
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode('utf-8'))
-    finally:
-        os.close(fd)

@@ -30,6 +30,18 @@ VAL_LEVELS = (0.85, 0.90, 0.93, 0.95)
 # path frozen or trainable, every other module kept or re-initialised.
 CONTROLS = ('pathnet', 'scratch', 'finetune', 'pathnet_noreinit', 'finetune_reinit')
 
+
+def curve_generations(last):
+    """The generations of a task's held-out learning curve, up to `last`: 1, 2, 3, 5,
+    then the 1-2-5 series (10, 20, 50, 100, 200, 500, 1000, 2000, ...). One fixed
+    schedule for every run, so curves of runs of any length line up."""
+    out, decade = [g for g in (1, 2, 3) if g <= last], 1
+    while 5 * decade <= last:
+        out += [g for g in (5 * decade, 10 * decade, 20 * decade) if g <= last]
+        decade *= 10
+    return out
+
+
 COLUMNS_V1 = ['timestamp', 'seed', 'control', 'task1', 'task2',
               'task1_generations', 'task2_generations', 'overlap',
               'task1_converged', 'task2_converged', 'task1_fitness', 'task2_fitness',
@@ -44,7 +56,11 @@ COLUMNS_V2 = COLUMNS_V1 + ['task%d_diverged' % t for t in (1, 2)] + \
 COLUMNS_V3 = COLUMNS_V2 + ['code_version', 'tensorflow', 'numpy']
 COLUMNS_V4 = COLUMNS_V3 + ['task%d_val_accuracy' % t for t in (1, 2)] + \
     ['task%d_val_gen_%.2f' % (t, level) for t in (1, 2) for level in VAL_LEVELS]
-VERSIONS = [COLUMNS_V1, COLUMNS_V2, COLUMNS_V3, COLUMNS_V4]
+# Retention and learning curves: task 1's test accuracy right after task 1 (before
+# task 2; the after value is task1_test_accuracy), and each task's held-out curve.
+COLUMNS_V5 = COLUMNS_V4 + ['task1_test_accuracy_before'] + \
+    ['task%d_val_curve' % t for t in (1, 2)]
+VERSIONS = [COLUMNS_V1, COLUMNS_V2, COLUMNS_V3, COLUMNS_V4, COLUMNS_V5]
 COLUMNS = VERSIONS[-1]
 HEADERS = {','.join(v): v for v in VERSIONS}
 KEY = ('seed', 'control', 'settings')   # one experiment: a seed is run once per condition
@@ -105,18 +121,44 @@ def code_version():
                                     else '')
 
 
+def curve_text(curve):
+    """A held-out learning curve {generation: accuracy} as the log writes it: space-separated
+    generation:accuracy pairs in generation order, e.g. '1:0.8112 2:0.8807 3:0.9012'."""
+    return ' '.join('%d:%.4f' % (g, curve[g]) for g in sorted(curve))
+
+
+def parse_curve(text):
+    """A *_val_curve column back as {generation: accuracy}, in generation order; '' (no
+    curve: a log before the column) -> {}. Anything curve_text cannot write is refused
+    (LogError)."""
+    curve = {}
+    for pair in text.split():
+        g, colon, acc = pair.partition(':')
+        try:
+            if not colon or not g.isdigit() or int(g) in curve or curve and int(g) < max(curve):
+                raise ValueError
+            curve[int(g)] = float(acc)
+        except ValueError:
+            raise LogError('cannot read the curve %r: %r is not generation:accuracy in '
+                           'increasing generation order' % (text, pair)) from None
+    return curve
+
+
 def make_row(seed, control, settings, shape, tasks, results, accuracy, seconds, timestamp,
-             provenance):
+             provenance, accuracy_before):
     """The log's row of one experiment. shape: (L, M, N); tasks: the two class pairs;
     results: each task's outcome (generations, converged, diverged, fitness, mask: the
     winning path [L, M], reached: {fitness level: first generation}, val_accuracy: the
-    winning path's, val_reached: {validation level: first generation}); accuracy: each
-    winning path's test accuracy; provenance: code_version, tensorflow and numpy."""
+    winning path's, val_reached: {validation level: first generation}, curve: {generation:
+    that generation's winner's validation accuracy}); accuracy: each winning path's test
+    accuracy after task 2; provenance: code_version, tensorflow and numpy;
+    accuracy_before: task 1's test accuracy right after task 1, before task 2 began."""
     row = dict(provenance)
     row.update({'timestamp': timestamp, 'seed': seed, 'control': control,
            'L': shape[0], 'M': shape[1], 'N': shape[2],
            'overlap': overlap(results[0].mask, results[1].mask),
-           'seconds': '%.1f' % seconds, 'settings': settings})
+           'seconds': '%.1f' % seconds, 'settings': settings,
+           'task1_test_accuracy_before': '%.4f' % accuracy_before})
     for t, (classes, r, acc) in enumerate(zip(tasks, results, accuracy), 1):
         row['task%d' % t] = '%dv%d' % tuple(classes)
         row['task%d_generations' % t] = r.generations
@@ -130,6 +172,7 @@ def make_row(seed, control, settings, shape, tasks, results, accuracy, seconds, 
         row['task%d_val_accuracy' % t] = '%.4f' % r.val_accuracy
         for level in VAL_LEVELS:
             row['task%d_val_gen_%.2f' % (t, level)] = r.val_reached.get(level, '')
+        row['task%d_val_curve' % t] = curve_text(r.curve)
     return row
 
 

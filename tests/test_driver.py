@@ -305,9 +305,15 @@ def test_test_accuracy_uses_the_test_split(tmp_path, mnist_dir, monkeypatch, cap
     code, (row,) = run_main(tmp_path, mnist_dir, SMALL + ['--seed', '3', '--noise', '0'])
     assert code == 0
     # While evolving, the held-out validation images (tests/test_validation.py);
-    # after task 2, each task's test accuracy: the last two evaluations.
+    # right after task 1, its test accuracy (retention, the same images and value as
+    # after task 2 under pathnet: the path is frozen); after task 2, each task's test
+    # accuracy: the last two evaluations.
     assert [e[0] for e in evaluated[-2:]] == [0, 1]
-    assert all(len(e[1]) not in (1850, 1986) for e in evaluated[:-2])
+    tests = [k for k, e in enumerate(evaluated[:-2]) if len(e[1]) in (1850, 1986)]
+    assert len(tests) == 1 and evaluated[tests[0] + 1][0] == 1    # before task 2's first
+    before = evaluated[tests[0]]
+    assert np.array_equal(before[1], evaluated[-2][1]) and before[3] == evaluated[-2][3]
+    assert row['task1_test_accuracy_before'] == '%.4f' % before[3]
     evaluated = evaluated[-2:]
     for (task, images, labels, accuracy), (a, b), count, train in zip(
             evaluated, ((5, 6), (6, 7)), (1850, 1986), trained):
@@ -666,7 +672,8 @@ GOLDEN_COLUMNS = ('seed', 'control', 'task1', 'task2', 'task1_generations', 'tas
                   'task2_path', 'L', 'M', 'N', 'settings', 'task1_diverged', 'task2_diverged',
                   'task1_gen_0.95', 'task1_gen_0.98', 'task1_gen_0.99', 'task2_gen_0.95',
                   'task2_gen_0.98', 'task2_gen_0.99') + tuple(
-                      c for c in results_log.COLUMNS if '_val_' in c)
+                      c for c in results_log.COLUMNS_V4 if '_val_' in c) + (
+                      'task1_test_accuracy_before', 'task1_val_curve', 'task2_val_curve')
 # The validation columns (task1_val_accuracy ... task2_val_gen_0.95) were recorded
 # later, on the same build, when the held-out measure came; the other columns of
 # these rows did not change.
@@ -674,6 +681,16 @@ VAL = {'defaults 11': ('0.9241', '0.9819', '3', '4', '14', '', '1', '1', '1', '3
        'defaults 12': ('0.9198', '0.9772', '2', '7', '', '', '1', '1', '2', '2'),
        'shared 11': ('0.9401', '0.9762', '1', '3', '7', '', '1', '1', '1', '1'),
        'fresh 11': ('0.9390', '0.9772', '2', '3', '14', '', '1', '1', '1', '4')}
+# Retention and the curves (COLUMNS_V5) were recorded later again, on the same build;
+# every other column of these rows stayed as it was (the extra evaluations draw nothing).
+V5 = {'defaults 11': ('0.9189', '1:0.8118 2:0.8492 3:0.8898 5:0.8952 10:0.9230 20:0.9326',
+                      '1:0.9391 2:0.9420 3:0.9610 5:0.9629 10:0.8963 20:0.9648'),
+      'defaults 12': ('0.9195', '1:0.8460 2:0.8813 3:0.8674 5:0.8513 10:0.9219 20:0.9112',
+                      '1:0.9115 2:0.9648 3:0.9429 5:0.9496 10:0.9581 20:0.9610'),
+      'shared 11': ('0.9200', '1:0.8695 2:0.8963 3:0.9134 5:0.9134 10:0.9358 20:0.9390',
+                    '1:0.9505 2:0.9572 3:0.9600 5:0.9667 10:0.9753 20:0.9810'),
+      'fresh 11': ('0.9270', '1:0.8471 2:0.8663 3:0.9027 5:0.8930 10:0.9230 20:0.9326',
+                   '1:0.9496 2:0.9163 3:0.9448 5:0.9353 10:0.9638 20:0.9791')}
 GOLDEN = {
     'defaults 11': ('11', 'pathnet', '5v6', '6v7', '40', '40', '1', '0', '0', '0.9450',
         '0.9875', '0.9189', '0.9708', '6-8|4-5-8|0-6', '1-5|5-7-9|3-5-9', '3', '10', '3',
@@ -710,7 +727,7 @@ BUILD = {'tensorflow': tf.version.VERSION, 'numpy': np.__version__}
 def test_golden_rows(tmp_path, mnist_dir, argv, keys):
     code, got = run_main(tmp_path, mnist_dir, argv + ['--max_steps', '40', '--quiet'])
     assert code == 0
-    assert [tuple(r[c] for c in GOLDEN_COLUMNS) for r in got] == [GOLDEN[k] + VAL[k]
+    assert [tuple(r[c] for c in GOLDEN_COLUMNS) for r in got] == [GOLDEN[k] + VAL[k] + V5[k]
                                                                  for k in keys]
     assert set(GOLDEN_COLUMNS) == set(results_log.COLUMNS) - {
         'timestamp', 'seconds', 'code_version', 'tensorflow', 'numpy'}

@@ -13,8 +13,10 @@ from results_log import COLUMNS, COLUMNS_V1, LogError, check_log, read_log  # no
 
 HEADER = ','.join(COLUMNS)
 HEADER_V1 = ','.join(COLUMNS_V1)
-# The columns after COLUMNS_V1: task 2 never reached 0.95; the code and build.
-NEW = ',0,0,3,17,40,,,,0123456789ab,2.21.0,2.4.6,0.9300,0.9700,5,10,,,3,4,6,9'
+# The columns after COLUMNS_V1: task 2 never reached 0.95; the code and build; the
+# held-out levels; task 1's test accuracy before task 2 and the two curves.
+NEW = (',0,0,3,17,40,,,,0123456789ab,2.21.0,2.4.6,0.9300,0.9700,5,10,,,3,4,6,9'
+       ',0.9350,1:0.6000 2:0.8100 3:0.8700 5:0.9000,1:0.7000 2:0.9000')
 
 
 def row(seed=1, control='pathnet', g1=121, acc1='0.9303', settings='', v1=False):
@@ -126,7 +128,9 @@ def test_new_columns_come_after_the_old_ones():
                             'task1_val_accuracy', 'task2_val_accuracy',
                             'task1_val_gen_0.85', 'task1_val_gen_0.90', 'task1_val_gen_0.93',
                             'task1_val_gen_0.95', 'task2_val_gen_0.85', 'task2_val_gen_0.90',
-                            'task2_val_gen_0.93', 'task2_val_gen_0.95']
+                            'task2_val_gen_0.93', 'task2_val_gen_0.95',
+                            'task1_test_accuracy_before', 'task1_val_curve', 'task2_val_curve']
+    assert results_log.COLUMNS_V5 is COLUMNS and results_log.VERSIONS[-2] == COLUMNS[:-3]
 
 
 def test_torn_rows_are_skipped_with_a_warning(tmp_path, capsys):
@@ -136,8 +140,8 @@ def test_torn_rows_are_skipped_with_a_warning(tmp_path, capsys):
     (tmp_path / 'r.csv').write_text('\n'.join([HEADER, row(seed=1), glued, row(seed=5), cut]))
     assert [r['seed'] for r in read_log(log, ints=('seed',))] == [1, 5]
     assert capsys.readouterr().err == (
-        'warning: %s line 3: torn row (80 fields, expected 42), skipped\n'
-        'warning: %s line 5: torn row (12 fields, expected 42), skipped\n' % (log, log))
+        'warning: %s line 3: torn row (86 fields, expected 45), skipped\n'
+        'warning: %s line 5: torn row (12 fields, expected 45), skipped\n' % (log, log))
 
 
 def test_v1_logs_and_rows_read_with_empty_new_columns(tmp_path, capsys):
@@ -214,10 +218,10 @@ def test_append_after_a_torn_row_starts_a_new_line(tmp_path, capsys):
     with open(log, 'a') as f:
         f.write('2026-11-27T08:50:01Z,2,path')   # a crash in the middle of a row
     results_log.append_row(log, full_row(3))
-    assert data_lines(log) == [',1,pathnet' + ',' * 39, '2026-11-27T08:50:01Z,2,path',
-                               ',3,pathnet' + ',' * 39, '']
+    assert data_lines(log) == [',1,pathnet' + ',' * 42, '2026-11-27T08:50:01Z,2,path',
+                               ',3,pathnet' + ',' * 42, '']
     assert [r['seed'] for r in read_log(log)] == ['1', '3']
-    assert 'line 3: torn row (3 fields, expected 42), skipped' in capsys.readouterr().err
+    assert 'line 3: torn row (3 fields, expected 45), skipped' in capsys.readouterr().err
 
 
 def test_append_to_a_v1_log_upgrades_it_in_place(tmp_path, capsys):
@@ -227,10 +231,10 @@ def test_append_to_a_v1_log_upgrades_it_in_place(tmp_path, capsys):
     results_log.append_row(log, full_row(3, task1_diverged=1))
     lines = open(log).read().split('\n')
     assert lines[0] == HEADER
-    assert lines[1] == row(seed=1, v1=True) + ',' * 21
+    assert lines[1] == row(seed=1, v1=True) + ',' * 24
     assert lines[2] == 'torn,row'                                    # kept as it was
-    assert lines[3] == row(seed=2, v1=True, settings='"--a=1,2"') + ',' * 21
-    assert lines[4] == ',3,pathnet' + ',' * 19 + '1' + ',' * 20 and lines[5:] == ['']
+    assert lines[3] == row(seed=2, v1=True, settings='"--a=1,2"') + ',' * 24
+    assert lines[4] == ',3,pathnet' + ',' * 19 + '1' + ',' * 23 and lines[5:] == ['']
     assert os.listdir(tmp_path) == ['log.csv']                       # no temporary file left
     assert stat.S_IMODE(os.stat(log).st_mode) == 0o640
     assert [r['settings'] for r in read_log(log)] == ['', '--a=1,2', '']
@@ -315,3 +319,44 @@ def test_parse_settings_refuses_what_is_not_flags(text):
     with pytest.raises(LogError) as e:
         results_log.parse_settings(text)
     assert str(e.value).startswith('cannot read the settings %r' % text)
+
+
+def test_append_to_a_v4_log_gives_its_rows_empty_v5_columns(tmp_path):
+    """The last upgrade: a log of the held-out version, before the curves."""
+    v4 = results_log.COLUMNS_V4
+    old = ','.join(['2026-11-27T08:50:01Z', '1', 'pathnet'] + ['7'] * (len(v4) - 3))
+    log = write(tmp_path / 'v4.csv', [','.join(v4), old])
+    results_log.append_row(log, full_row(2, task1_val_curve='1:0.5000'))
+    lines = open(log).read().split('\n')
+    assert lines[:2] == [HEADER, old + ',,,'] and lines[3:] == ['']
+    rows = read_log(log)
+    assert [(r['task1_test_accuracy_before'], r['task1_val_curve']) for r in rows] == [
+        ('', ''), ('', '1:0.5000')]
+    # and a V4 row appended under a V5 header (a merge, an older writer) is padded
+    (tmp_path / 'v4.csv').write_text(open(log).read() + old + '\n')
+    assert [r['task2_val_curve'] for r in read_log(log)] == ['', '', '']
+
+
+def test_curve_generations_is_1_2_3_5_then_the_1_2_5_series():
+    assert results_log.curve_generations(1000) == [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
+    assert results_log.curve_generations(999)[-1] == 500
+    assert results_log.curve_generations(4) == [1, 2, 3]
+    assert results_log.curve_generations(0) == []
+    assert results_log.curve_generations(20000)[-4:] == [2000, 5000, 10000, 20000]
+
+
+def test_curve_text_and_parse_curve_round_trip():
+    curve = {5: 0.93, 1: 0.8112, 2: 0.88, 3: 0.9}
+    text = results_log.curve_text(curve)
+    assert text == '1:0.8112 2:0.8800 3:0.9000 5:0.9300'
+    assert results_log.parse_curve(text) == {1: 0.8112, 2: 0.88, 3: 0.9, 5: 0.93}
+    assert list(results_log.parse_curve(text)) == [1, 2, 3, 5]
+    assert results_log.parse_curve('') == {} and results_log.curve_text({}) == ''
+
+
+@pytest.mark.parametrize('text', ['1:0.5 1:0.6', '2:0.5 1:0.6', '1=0.5', 'a:0.5', '1:high',
+                                  '-1:0.5', '1:0.5,2:0.6'])
+def test_parse_curve_refuses_what_curve_text_cannot_write(text):
+    with pytest.raises(LogError) as e:
+        results_log.parse_curve(text)
+    assert str(e.value).startswith('cannot read the curve %r' % text)

@@ -44,12 +44,14 @@ def test_a_level_keeps_its_first_generation():
 
 
 def test_once_every_level_is_reached_only_the_end_is_evaluated():
+    """... for the levels; the curve's generations (3, 5, 10, 20) are still evaluated."""
     args = evolve_args(threshold=1.0, max_steps=30, val_every=5)
-    net = StubNet(val_script=[0.9, 0.96, 0.97])
+    net = StubNet(val_script=[0.9, 0.96, 0.6, 0.61, 0.62, 0.63, 0.97])
     result = evolve(net, args)
-    assert [g for g, _, _ in net.evaluations] == [1, 2, 30]
+    assert [g for g, _, _ in net.evaluations] == [1, 2, 3, 5, 10, 20, 30]
     assert result.val_reached == {0.85: 1, 0.90: 1, 0.93: 2, 0.95: 2}
     assert result.val_accuracy == 0.97
+    assert result.curve == {1: 0.9, 2: 0.96, 3: 0.6, 5: 0.61, 10: 0.62, 20: 0.63}
 
 
 def test_a_task_is_evaluated_at_its_end_and_only_there_with_val_every_0():
@@ -60,9 +62,13 @@ def test_a_task_is_evaluated_at_its_end_and_only_there_with_val_every_0():
     result = evolve(net, args)
     assert result.generations == 3 and [e[0] for e in net.evaluations] == [1, 2, 3]
     assert result.val_reached == {level: 3 for level in VAL_LEVELS}
-    net = StubNet(val_script=[0.5])
-    evolve(net, evolve_args(threshold=1.0, max_steps=7, val_every=0))
-    assert [e[0] for e in net.evaluations] == [7]
+    # val_every 0: the levels from the end only; the curve's evaluations (1, 2, 3, 5)
+    # reach every level, and must not count for them.
+    net = StubNet(val_script=[0.99] * 4 + [0.5])
+    result = evolve(net, evolve_args(threshold=1.0, max_steps=7, val_every=0))
+    assert [e[0] for e in net.evaluations] == [1, 2, 3, 5, 7]
+    assert result.val_reached == {} and result.val_accuracy == 0.5
+    assert result.curve == {1: 0.99, 2: 0.99, 3: 0.99, 5: 0.99}
 
 
 
@@ -110,8 +116,11 @@ def test_validation_images_come_from_the_validation_split(tmp_path, mnist_dir, m
     validation = {classes: out for images, classes, out in made
                   if images is loaded['validation_images']}
     assert set(validation) == {(5, 6), (6, 7)}
-    # generations 1-4 of each task, then the test accuracy of each task (after task 2)
-    assert [t for t, _ in evaluated] == [0] * 4 + [1] * 4 + [0, 1]
+    # generations 1-4 of each task (the curve's 1, 2, 3 among them: evaluated once),
+    # task 1's test accuracy right after it, then that of each task (after task 2)
+    assert [t for t, _ in evaluated] == [0] * 4 + [0] + [1] * 4 + [0, 1]
+    assert evaluated[4][1] is evaluated[-2][1]                  # the test images
+    del evaluated[4]
     for (task, images), classes in zip(evaluated[:8], [(5, 6)] * 4 + [(6, 7)] * 4):
         assert images is validation[classes]
     # noisy, drawn once: salt and pepper over the clean validation images
