@@ -174,7 +174,7 @@ def command(c, control, runs, jobs):
 def status(names):
     """Per cell and control, the seeds of its range done in its condition (the batches'
     own resume rule: same control and settings), as a table; then each study's total."""
-    import batch            # the driver's flag parser, for the settings a row records
+    from batch.cli import read_flags   # the driver's flag parser, for a row's settings
     import binary_mnist_pathnet as driver
     lines = ['| study | log (in results/) | seeds done per control, of the cell\'s |',
              '| --- | --- | --- |']
@@ -184,7 +184,7 @@ def status(names):
         for c in studies()[name]:
             got = []
             for control in c['controls']:
-                args = batch.read_flags(command(c, control, 1, 1)[4:])
+                args = read_flags(command(c, control, 1, 1)[4:])
                 done = done_seeds([c['log']], control, driver.settings(args))
                 n = len(done & set(range(c['base'], c['base'] + c['seeds'])))
                 got.append('%s %d/%d' % (control, n, c['seeds']))

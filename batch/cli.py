@@ -1,34 +1,19 @@
-"""Many binary-MNIST PathNet experiments, several processes at once, into one
-results log, resumable: the batch runner behind auto_binary_mnist_pathnet.sh
-(USAGE below, or that script's --help, says what it does).
+"""The batch's command (USAGE below, or auto_binary_mnist_pathnet.sh --help):
+it works out what to run (the seeds not yet in the results log, by the
+driver's own argument parser and results_log's resume rule), then hands the
+seeds to local.py (processes here) or slurm.py (a SLURM job array).
 
     ./auto_binary_mnist_pathnet.sh 20 2 -- --quiet     # the command line
-    status = batch.run(20, 2, ['--quiet'])              # the same, in-process
-
-It works out what to run (the seeds not yet in the results log, by the
-driver's own argument parser and results_log's resume rule) and reports it;
-batch_local.py runs the seeds in processes here and follows them through
-the events the driver writes (its emit()), batch_slurm.py submits them as a
-SLURM job array (SCHEDULER=slurm). Stdlib only, besides the driver's parser
-and results_log.
+    status = batch.cli.run(20, 2, ['--quiet'])          # the same, in-process
 """
-import json
 import os
 import re
-import signal
 import sys
-import time
 
 import binary_mnist_pathnet as driver
 import results_log
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-DRIVER = os.path.join(HERE, 'binary_mnist_pathnet.py')
-PROG = 'auto_binary_mnist_pathnet.sh'
-SEED_LIMIT = 2 ** 31          # seeds are 0 .. 2^31-1, as in the driver
-NO_SEED = SEED_LIMIT - 2      # given to the driver's parser first: FLAGS that change it set --seed
-TICK = 0.1                    # seconds between looks at the runs' files: the batch's latency
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+from batch import local, slurm
+from batch.common import CORES, DRIVER, PROG, SEED_LIMIT, NO_SEED, Exit, Signals, Tally
 
 USAGE = """usage: {prog} [RUNS] [JOBS] [--wait] [-- FLAGS...]
 
@@ -81,137 +66,6 @@ Exit status: 0 all experiments done, 1 some failed, 2 bad usage or another
 batch is running on the log, 130 interrupted (Ctrl-C or SIGTERM stops every
 process at its next tournament; the log keeps whole rows only)."""
 
-
-class Exit(Exception):
-    """The batch ends before any run starts: bad usage, a log it cannot use,
-    seeds another batch holds (status 2, message on stderr), or the driver's
-    --help (status 0, printed by its parser)."""
-
-    def __init__(self, message, status=2):
-        super().__init__(message)
-        self.message, self.status = message, status
-
-
-def hms(seconds):
-    s = int(seconds)
-    return '%d:%02d:%02d' % (s // 3600, s // 60 % 60, s % 60)
-
-
-# ---------------------------------------------------------------------------
-# Events: what the driver's emit() writes, one JSON object per line (see
-# batch_local.py), and what the batch prints of them.
-
-# Each kind of event and the fields it must carry, besides the seed.
-EVENTS = {'start': {}, 'failed': {'error': str},
-          'done': {'task1_generations': int, 'task2_generations': int, 'overlap': int}}
-
-
-def is_event(e):
-    fields = EVENTS.get(e.get('event')) if isinstance(e, dict) else None
-    return fields is not None and type(e.get('seed')) is int and \
-        all(isinstance(e.get(k), t) for k, t in fields.items())
-
-
-def parse_events(data):
-    """The events in data, bytes of JSON lines: (events, rest, bad). rest is
-    an unfinished last line (its writer may be mid-write: keep it for the
-    next look); bad, the lines that are not events (a torn write, say)."""
-    *lines, rest = data.split(b'\n')
-    events, bad = [], []
-    for line in filter(bytes.strip, lines):
-        try:
-            e = json.loads(line)
-        except ValueError:      # not JSON, or not UTF-8
-            e = None
-        if is_event(e):
-            events.append(e)
-        else:
-            bad.append(line)
-    return events, rest, bad
-
-
-def warn_bad(lines, where):
-    for line in lines:
-        print('warning: %s: not an event, skipped: %r'
-              % (where, line[:100].decode('utf-8', 'replace')), file=sys.stderr, flush=True)
-
-
-def last_line(path):
-    """The last non-blank line of a file (from its last 4 KB), to show what a
-    dead run said; '' if there is none."""
-    try:
-        with open(path, 'rb') as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
-            lines = f.read().decode('utf-8', 'replace').splitlines()
-    except OSError:
-        return ''
-    return next((l.strip() for l in reversed(lines) if l.strip()), '')
-
-
-class Tally:
-    """What the batch prints: the 2017 line or a FAILED line per experiment,
-    progress lines, the summary."""
-
-    def __init__(self, base, results, todo, skipped):
-        self.base, self.results, self.n, self.skipped = base, results, len(todo), skipped
-        self.ok = self.failed = 0
-        self.start = time.monotonic()
-
-    def done(self, seed, e):
-        self.ok += 1
-        t1, t2 = e['task1_generations'], e['task2_generations']
-        print('%d Iteration, Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
-              % (seed - self.base, t1 + t2, t1, t2, e['overlap']), flush=True)
-
-    def fail(self, seed, why, where):
-        self.failed += 1
-        print('FAILED run %d, seed %d: %s [%s]' % (seed - self.base, seed, why, where),
-              file=sys.stderr, flush=True)
-
-    def progress(self, running):
-        m, elapsed = self.ok + self.failed, time.monotonic() - self.start
-        print('[%d/%d] %d done, %d failed, %d process(es) running, %s left'
-              % (m, self.n, self.ok, self.failed, running, hms(elapsed * (self.n - m) / m)),
-              flush=True)
-
-    def summary(self):
-        print('summary: %d done, %d failed, %d skipped (already in %s), wall time %s'
-              % (self.ok, self.failed, self.skipped, self.results,
-                 hms(time.monotonic() - self.start)), flush=True)
-
-
-class Signals:
-    """Ctrl-C, SIGTERM and hangup only record the request: the batch looks at
-    it every TICK and stops its runs itself. The previous handlers come back
-    at the end, so run() can be called again (from the main thread)."""
-    KINDS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def __enter__(self):
-        self.caught = None
-        self.old = [(s, signal.signal(s, self.record)) for s in self.KINDS]
-        return self
-
-    def __exit__(self, *exc):
-        for s, handler in self.old:
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
-
-    def record(self, sig, _frame):
-        self.caught = self.caught or sig
-
-    def ignore(self):
-        for s in self.KINDS:
-            signal.signal(s, signal.SIG_IGN)
-
-    def sleep(self, seconds):
-        """Until seconds have passed or a signal came; True if one came."""
-        end = time.monotonic() + seconds
-        while self.caught is None and time.monotonic() < end:
-            time.sleep(max(0.0, min(TICK, end - time.monotonic())))
-        return self.caught is not None
-
-
-# ---------------------------------------------------------------------------
-# The batch.
 
 def read_flags(flags):
     """FLAGS as the runs will read them, by the driver's own parser
@@ -271,14 +125,12 @@ def run(runs, jobs=None, flags=(), seed_base=0, python=None, run_log_dir=None,
         python = python or sys.executable
         with Signals() as signals:
             if scheduler == 'slurm':
-                import batch_slurm
-                return batch_slurm.submit(todo, jobs, flags, python, args, condition, parts,
-                                          tally, signals, seeds_per_task, sbatch_args, wait,
-                                          slurm_poll)
-            import batch_local
+                return slurm.submit(todo, jobs, flags, python, args, condition, parts,
+                                    tally, signals, seeds_per_task, sbatch_args, wait,
+                                    slurm_poll)
             logdir = run_log_dir or os.path.join(os.path.dirname(results) or '.', 'runs')
-            return batch_local.run_local(todo, jobs, flags, python, logdir, results, condition,
-                                         control, tally, signals)
+            return local.run_local(todo, jobs, flags, python, logdir, results, condition,
+                                   control, tally, signals)
     except Exit as e:
         if e.message:
             print('error: %s' % e.message, file=sys.stderr, flush=True)
@@ -330,10 +182,3 @@ def main(argv=None):
                run_log_dir=env('RUN_LOG_DIR') or None, scheduler=scheduler, wait=wait,
                seeds_per_task=per, slurm_log_dir=env('SLURM_LOG_DIR') or None,
                sbatch_args=(env('SBATCH_ARGS') or '').split(), slurm_poll=float(poll))
-
-
-if __name__ == '__main__':
-    # Run as a script this file is module __main__; batch_slurm imports it as
-    # `batch`. main() runs from that one copy, so both share its classes.
-    import batch
-    sys.exit(batch.main())

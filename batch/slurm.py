@@ -1,4 +1,4 @@
-"""The SLURM half of the batch (SCHEDULER=slurm; batch.py says the rest):
+"""The SLURM half of the batch (SCHEDULER=slurm; cli.py says the rest):
 the seeds still to do go to ONE job array. Each array task runs a share of
 them in one process (--seeds) and appends to a log of its own in the parts
 folder, <log without .csv>-slurm/ (shared storage: nothing relies on flock
@@ -15,9 +15,9 @@ import subprocess
 import sys
 import time
 
-import batch
 import results_log
-from batch import Exit
+from batch.common import DRIVER, HERE, Exit, last_line, warn_bad
+from events import parse as parse_events
 
 
 def squeue(job):
@@ -63,7 +63,7 @@ def check_claims(parts, condition, todo):
 def job_script(shares, jobs, flags, python, args, parts, seeds_file, out):
     """The array's job script: task i runs line i+1 of the seeds file."""
     q = shlex.quote
-    command = [python, batch.DRIVER, '--seeds', '"$seeds"', '--threads', str(max(1, args.threads))]
+    command = [python, DRIVER, '--seeds', '"$seeds"', '--threads', str(max(1, args.threads))]
     return '\n'.join([
         '#!/bin/bash',
         '#SBATCH --job-name=pathnet-%s' % args.control,
@@ -90,8 +90,8 @@ def read_events(path):
             data = f.read()
     except FileNotFoundError:
         return []
-    events, rest, bad = batch.parse_events(data)
-    batch.warn_bad(bad + [rest] if rest else bad, path)
+    events, rest, bad = parse_events(data)
+    warn_bad(bad + [rest] if rest else bad, path)
     return events
 
 
@@ -104,7 +104,7 @@ def report(job, shares, parts, tally):
         events = read_events(os.path.join(parts, 'events-%s_%d.jsonl' % (job, t)))
         started = {e['seed'] for e in events if e['event'] == 'start'}
         ends = {e['seed']: e for e in events if e['event'] != 'start'}
-        last = batch.last_line(out) or 'no output'   # a task cancelled before it ran has none
+        last = last_line(out) or 'no output'   # a task cancelled before it ran has none
         for seed in share:
             e = ends.get(seed)
             if e and e['event'] == 'done':
@@ -161,7 +161,7 @@ def submit(todo, jobs, flags, python, args, condition, parts, tally, signals,
           flush=True)
     print('follow it with: squeue -j %s; task logs: %s/slurm-%s_*.out' % (job, parts, job))
     print('when it is done: %s' % ' '.join(map(shlex.quote, [
-        python, os.path.join(batch.HERE, 'results_log.py'), 'merge', args.results, parts])),
+        python, os.path.join(HERE, 'results_log.py'), 'merge', args.results, parts])),
         flush=True)
     if not wait:
         return 0

@@ -1,4 +1,4 @@
-"""The local half of the batch (batch.py says the rest): the seeds still to
+"""The local half of the batch (cli.py says the rest): the seeds still to
 do dealt out to JOBS processes of binary_mnist_pathnet.py --seeds on this
 machine, and how the batch follows them.
 
@@ -24,7 +24,8 @@ import subprocess
 import sys
 import time
 
-from batch import DRIVER, TICK, Exit, last_line, parse_events, warn_bad
+from events import parse as parse_events
+from batch.common import DRIVER, TICK, Exit, last_line, warn_bad
 
 
 def deal(todo, jobs):
@@ -208,7 +209,8 @@ def run_local(todo, jobs, flags, python, logdir, results, condition, control, ta
         while live and not signals.caught:
             for r in list(live):
                 status = r.proc.poll()     # first: what it wrote before it ended is read below
-                r.pump(tally, len(live))
+                # Its last events are reported with it no longer counted as running.
+                r.pump(tally, len(live) - (status is not None))
                 if status is not None:
                     live.remove(r)
                     r.ended(status, tally, len(live))
