@@ -4,7 +4,7 @@ run under several controls, paired by seed, through the batch runner
 study (10 seeds everywhere, then 20, ...), so a study stopped early has every
 cell started; rerun the same command to resume (the batches skip done seeds).
 
-    python study.py list [STUDY...]            # cells, controls, seeds, commands
+    python study.py list [STUDY...]            # cells, controls, seeds, their commands
     python study.py run STUDY... [--jobs 2]    # run (or resume) them in this order
     python study.py pairs                      # the transfer matrix's class pairs
     python study.py rates                      # the tuning study's grid, each control's best
@@ -36,6 +36,7 @@ from results_log import VAL_LEVELS, LogError, done_seeds, parse_settings, read_l
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AUTO = os.path.join(HERE, 'auto_binary_mnist_pathnet.sh')
+RESULTS = os.path.join(HERE, 'results')   # the studies' logs, wherever this is run from
 PAPER = ('pathnet', 'scratch', 'finetune')
 ALL = PAPER + ('pathnet_noreinit', 'finetune_reinit')
 SGD = ['--optimizer', 'sgd', '--learning_rate', '0.05']   # results/study/README.md: the pilot
@@ -45,7 +46,11 @@ PROTOCOLS = {                                              # the matrix's two pr
 # The tuning grid: the first four as planned; 0.5 and 1.0 were added (same seeds, same
 # commit) when all three controls did best at 0.2, the edge, before `tuned` ran.
 RATES = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-TUNING = os.path.join('results', 'transfer', 'tuning_shared_sgd_mean.csv')
+
+
+def tuning_log():
+    return os.path.join(RESULTS, 'transfer', 'tuning_shared_sgd_mean.csv')
+
 PAIR_SEED = 2017       # the matrix's pairs: drawn once with this seed (python study.py pairs)
 
 
@@ -132,9 +137,9 @@ def rates_table(log):
 
 
 def studies():
-    t = os.path.join('results', 'transfer')
+    t = os.path.join(RESULTS, 'transfer')
     mean = ['--tournament', 'shared', '--optimizer', 'sgd', '--aggregate', 'mean']
-    out = {'protocol': [cell(os.path.join('results', 'study', name + '.csv'), flags)
+    out = {'protocol': [cell(os.path.join(RESULTS, 'study', name + '.csv'), flags)
                         for name, flags in (
         ('restore_adam', []), ('restore_sgd', SGD), ('shared_adam', ['--tournament', 'shared']),
         ('shared_sgd', ['--tournament', 'shared'] + SGD),
@@ -147,10 +152,10 @@ def studies():
                           flags + pair_flags(*p), seeds=20)
                      for p in pairs for protocol, flags in PROTOCOLS.items()]
     out['controls'] = [cell(os.path.join(t, 'controls_restore_adam.csv'), [], ALL)]
-    out['tuning'] = [cell(TUNING, mean + ['--learning_rate', str(rate)], seeds=10, base=1000)
+    out['tuning'] = [cell(tuning_log(), mean + ['--learning_rate', str(rate)], seeds=10, base=1000)
                      for rate in RATES]
     try:
-        best = best_rates(TUNING)
+        best = best_rates(tuning_log())
     except LogError:
         best = {}
     out['tuned'] = [cell(os.path.join(t, 'tuned_shared_sgd_mean.csv'),
@@ -167,7 +172,9 @@ def rounds(n):
 
 
 def command(c, control, runs, jobs):
-    return [AUTO, str(runs), str(jobs), '--', '--quiet', '--results', c['log'],
+    # The log relative to the project's root, where run() starts the batches.
+    return [AUTO, str(runs), str(jobs), '--', '--quiet', '--results',
+            os.path.relpath(c['log'], HERE),
             '--control', control] + c['flags']
 
 
@@ -190,10 +197,35 @@ def status(names):
                 got.append('%s %d/%d' % (control, n, c['seeds']))
                 done_all, want_all = done_all + n, want_all + c['seeds']
             rate = ' (%s)' % c['flags'][-1] if name in ('tuning', 'tuned') else ''
-            lines.append('| %s | `%s`%s | %s |' % (name, os.path.relpath(c['log'], 'results'),
+            lines.append('| %s | `%s`%s | %s |' % (name, os.path.relpath(c['log'], RESULTS),
                                                   rate, ', '.join(got)))
         totals.append('%s: %d of %d runs' % (name, done_all, want_all))
     return '\n'.join(lines + [''] + totals)
+
+
+def listing(names, jobs):
+    """Each study's cells with the commands that run them, one per control, ready to
+    paste (from the project's root). A cell in two studies is listed under the first."""
+    lines = ['# Every cell: its log, controls and seeds, then one batch command per control.',
+             '# Run them from the project\'s root; each resumes where its log stands.']
+    seen = {}
+    for name in names:
+        lines.append('')
+        lines.append('## %s' % name)
+        for c in studies()[name]:
+            log = os.path.relpath(c['log'], HERE)
+            head = '# %s: %s, seeds %d-%d' % (log, ' '.join(c['controls']), c['base'],
+                                              c['base'] + c['seeds'] - 1)
+            if log in seen:
+                lines.append('%s (the same cell as in study %s)' % (head, seen[log]))
+                continue
+            seen[log] = name
+            lines.append(head)
+            for control in c['controls']:
+                cmd = command(c, control, c['seeds'], jobs)
+                lines.append('SEED_BASE=%d ./%s %s' % (c['base'], os.path.relpath(cmd[0], HERE),
+                                                       ' '.join(cmd[1:])))
+    return '\n'.join(lines)
 
 
 def run(names, jobs):
@@ -227,8 +259,9 @@ def main(argv=None):
     ls.add_argument('studies', nargs='*', choices=names + [[]], metavar='STUDY')
     go = sub.add_parser('run', help='run or resume the studies, in the order given')
     go.add_argument('studies', nargs='+', choices=names, metavar='STUDY')
-    go.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
-                    help='processes at a time (the batch runner\'s JOBS)')
+    for sp in (ls, go):
+        sp.add_argument('--jobs', type=int, default=os.cpu_count() or 1,
+                        help='processes at a time (the batch runner\'s JOBS)')
     sub.add_parser('pairs', help='the transfer matrix\'s class pairs and how they were drawn')
     sub.add_parser('rates', help='the tuning study\'s grid of rates and each control\'s best')
     st = sub.add_parser('status', help='runs done and to do, per cell and control')
@@ -242,7 +275,7 @@ def main(argv=None):
         return 0
     if args.what == 'rates':
         try:
-            print(rates_table(TUNING))
+            print(rates_table(tuning_log()))
         except LogError as e:
             print('error: %s' % e, file=sys.stderr)
             return 1
@@ -255,13 +288,7 @@ def main(argv=None):
             return 1
         return 0
     if args.what == 'list':
-        for name in args.studies or names:
-            for c in studies()[name]:
-                print('%-9s %s: %s, seeds %d-%d' % (name, c['log'], ' '.join(c['controls']),
-                                                   c['base'], c['base'] + c['seeds'] - 1))
-                print('          SEED_BASE=%d %s' % (c['base'], ' '.join(
-                    command(c, 'CONTROL', c['seeds'], 'JOBS')[0:1] + command(
-                        c, 'CONTROL', c['seeds'], 'JOBS')[1:]).replace(HERE + '/', '')))
+        print(listing(args.studies or names, args.jobs))
         return 0
     if args.jobs < 1:
         p.error('--jobs must be at least 1')

@@ -57,7 +57,7 @@ def test_the_tuned_cell_runs_each_control_at_its_best_rate(tmp_path, monkeypatch
                    task2_diverged=1, settings='--aggregate=mean --learning_rate=0.5')
         csv.writer(f, lineterminator='\n').writerow([row[c] for c in COLUMNS])
     assert study.best_rates(str(log))['scratch'] == 0.05
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study, 'RESULTS', str(tmp_path / 'results'))
     tuned = study.studies()['tuned']
     assert [(c['controls'], c['flags'][-1]) for c in tuned] == [
         (('pathnet',), '0.1'), (('scratch',), '0.05'), (('finetune',), '0.02')]
@@ -122,7 +122,8 @@ def test_the_rates_table_shows_each_controls_grid_and_marks_its_best(tmp_path):
 
 
 def test_status_counts_the_seeds_of_each_cells_own_condition_and_range(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study, 'RESULTS', str(tmp_path / 'results'))
+    monkeypatch.chdir('/')      # the logs are found from the script's folder, not the cwd
     log = tmp_path / 'results' / 'transfer' / 'shared_sgd' / '5v6-6v5.csv'
     log.parent.mkdir(parents=True)
     theirs = '--b2=5 --learning_rate=0.05 --optimizer=sgd --tournament=shared'   # a real row's
@@ -142,3 +143,20 @@ def test_status_counts_the_seeds_of_each_cells_own_condition_and_range(tmp_path,
                     'pathnet 2/20, scratch 1/20, finetune 0/20 |']
     assert 'pathnet 0/20, scratch 0/20, finetune 0/20' in out          # the other cells
     assert out.splitlines()[-1] == 'positive: 3 of 240 runs'
+
+
+def test_list_prints_runnable_commands_under_a_header_each_cell_once():
+    out = study.listing(['positive', 'matrix'], 3)
+    lines = out.splitlines()
+    assert lines[0].startswith('# ') and '## positive' in lines and '## matrix' in lines
+    commands = [l for l in lines if l and not l.startswith('#')]
+    assert commands and all(l.startswith('SEED_BASE=') and
+                            ' ./auto_binary_mnist_pathnet.sh 20 3 -- --quiet --results results/'
+                            in l for l in commands)
+    assert not [l for l in commands if 'CONTROL' in l or 'JOBS' in l or '/work' in l]
+    # the positive cells are also matrix cells: their commands appear once, under positive
+    logs = [l.split('--results ')[1].split()[0] + ' ' + l.split('--control ')[1].split()[0]
+            for l in commands]
+    assert len(logs) == len(set(logs)) == (2 + 10) * 2 * 3
+    assert 'results/transfer/restore_adam/5v6-5v6.csv: pathnet scratch finetune, seeds 0-19 ' \
+           '(the same cell as in study positive)' in out
