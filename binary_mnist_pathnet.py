@@ -161,38 +161,6 @@ def settings(args):
                     if k in args.defaults and k not in NOT_SETTINGS and v != args.defaults[k])
 
 
-def check_writable(path, folder=False):
-    """Fail before training, not after it, and create nothing: a failed or
-    interrupted run leaves no empty file behind."""
-    if path is None:
-        return
-    if os.path.exists(path):
-        if os.path.isdir(path) != folder:
-            raise OSError('cannot write %s: it is %s' % (
-                path, 'a folder' if not folder else 'not a folder'))
-        if not os.access(path, os.W_OK | (os.X_OK if folder else 0)):
-            raise OSError('cannot write %s: permission denied' % path)
-        return
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise OSError('cannot write %s: %s is not a folder' % (path, parent))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OSError('cannot write %s: %s is not writable' % (path, parent))
-
-
-def require_train_images(data, args):
-    """--train_images larger than task 2 has: refused before anything is trained."""
-    if args.train_images:
-        have = min(int(np.sum(data['train_labels'] == c)) for c in (args.b1, args.b2))
-        if args.train_images > 2 * have:
-            raise input_data.MnistError(
-                '--train_images %d is more than task 2 (%d vs %d) has: at most %d, half of '
-                'each class (its smaller class has %d training images)'
-                % (args.train_images, args.b1, args.b2, 2 * have, have))
-
-
 def start_masks(control, task, path1, shape):
     """(keep, frozen) [L, M] at the start of a task: the modules that keep their
     weights (the rest are re-initialised) and the frozen ones. Task 1 starts from a
@@ -375,15 +343,15 @@ def run(args, stop, done, failed):
     """Every experiment of args.seeds, one after another on one graph; the
     seeds written and those that failed go to `done` and `failed`."""
     results_log.check_log(args.results)
-    check_writable(args.results)
-    check_writable(args.path_history)
-    check_writable(args.log_dir, folder=True)
+    results_log.check_writable(args.results)
+    results_log.check_writable(args.path_history)
+    results_log.check_writable(args.log_dir, folder=True)
     stop.check()
     started = time.time()
     data = input_data.load_mnist(input_data.default_data_dir(args.data_dir))
     input_data.require_classes(data, {args.a1, args.a2, args.b1, args.b2},
                                input_data.default_data_dir(args.data_dir))
-    require_train_images(data, args)
+    input_data.require_train_images(data, (args.b1, args.b2), args.train_images)
     data_done = time.time()
     stop.check()
 

@@ -181,6 +181,17 @@ def binary_task(images, labels, a, b, noise, rng):
     return x, y
 
 
+def require_train_images(data, classes, n):
+    """--train_images n larger than the task of these two classes has: refused
+    before anything is trained (None: all images)."""
+    if n:
+        have = min(int(np.sum(data['train_labels'] == c)) for c in classes)
+        if n > 2 * have:
+            raise MnistError('--train_images %d is more than task 2 (%d vs %d) has: at most %d, '
+                             'half of each class (its smaller class has %d training images)'
+                             % (n, classes[0], classes[1], 2 * have, have))
+
+
 def balanced_subset(labels, n, rng):
     """Indices of n images, n/2 of each class (one-hot labels [k, 2]), drawn without
     replacement from rng, in the images' own order. MnistError if a class has fewer
