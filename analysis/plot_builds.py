@@ -1,8 +1,11 @@
 """The same seeds on two builds (TensorFlow and NumPy versions): their rows differ
 (float rounding), do their statistics? For each control and task, the mean
-generations with 95% t-intervals on each build, the difference of the means and
-the largest gap between the two distributions (Kolmogorov-Smirnov distance),
-each with a two-sided permutation p-value, and how many seeds gave the same row.
+generations with 95% t-intervals on each build, the difference of the means with
+the exact two-sided p of the two-sample permutation test (stats.two_sample_p: every
+split of the pooled runs counted, no resampling), and the largest gap between the
+two distributions (Kolmogorov-Smirnov distance) with SciPy's exact p; how many seeds
+gave the same row. * marks the tests Holm rejects over the table's family (every
+control x task x both tests, family-wise error 0.05).
 
     python -m analysis.plot_builds BUILD_A.csv BUILD_B.csv [-o OUT.png]
 
@@ -14,8 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis import stats
-from analysis.plots import (PlotError, add_out, add_resamples, check_resamples, finish, parser,
-                            read, save)
+from analysis.plots import PlotError, add_out, correct, finish, parser, read, save
 
 TASKS = ('task1_generations', 'task2_generations')
 SAME = TASKS + ('task1_path', 'task2_path', 'overlap', 'task1_test_accuracy',
@@ -26,8 +28,7 @@ def parse_args(argv=None):
     p = parser(__doc__)
     p.add_argument('logs', nargs=2, metavar='LOG', help='the rows of one build each')
     add_out(p, 'results/cross-build/builds.png', 'the figure')
-    add_resamples(p, '--resamples', 'permutations per test')
-    return check_resamples(p, p.parse_args(argv), '--resamples')
+    return p.parse_args(argv)
 
 
 def load(path):
@@ -43,7 +44,7 @@ def load(path):
     return 'TF %s, NumPy %s' % builds.pop(), by
 
 
-def compare(a, b, resamples):
+def compare(a, b):
     """One line of the table per (control, task): both builds' statistics."""
     lines = []
     for control in sorted(set(a) & set(b)):
@@ -54,28 +55,31 @@ def compare(a, b, resamples):
         for task in TASKS:
             x = np.array([a[control][s][task] for s in seeds], float)
             y = np.array([b[control][s][task] for s in seeds], float)
+            ks, p_ks = stats.ks_2samp(x, y)
             lines.append({'control': control, 'task': task[:5], 'n': len(seeds), 'same': same,
                           'x': x, 'y': y, 'ci': (stats.mean_ci(x), stats.mean_ci(y)),
-                          'p_mean': stats.permutation_test(x, y, stats.mean_difference,
-                                                           resamples, 1),
-                          'ks': stats.ks_distance(x, y),
-                          'p_ks': stats.permutation_test(x, y, stats.ks_distance,
-                                                         resamples, 2)})
+                          'mean': {'p': stats.two_sample_p(x, y)}, 'ks': ks,
+                          'ks_test': {'p': p_ks}})
     if not lines:
         raise PlotError('no control was run on both builds')
+    correct([line[k] for line in lines for k in ('mean', 'ks_test')])
     return lines
 
 
 def table(names, lines):
-    out = ['generations on two builds, same seeds; p: two-sided permutation p-values',
-           '%-9s %-5s %3s %5s  %-22s %-22s %6s %7s %5s %7s'
+    out = ['generations on two builds, same seeds; p: exact two-sided p-values (diff: '
+           'two-sample permutation test, KS: SciPy\'s exact KS test); * = significant after '
+           'Holm over all %d tests of this table (family: control x task x both tests)'
+           % (2 * len(lines)),
+           '%-9s %-5s %3s %5s  %-22s %-22s %6s %8s %5s %8s'
            % ('control', 'task', 'n', 'same', names[0], names[1], 'diff', 'p', 'KS', 'p')]
     for line in lines:
         (ma, ha), (mb, hb) = line['ci']
-        out.append('%-9s %-5s %3d %5d  %-22s %-22s %6.1f %7.3g %5.2f %7.3g' % (
+        out.append('%-9s %-5s %3d %5d  %-22s %-22s %6.1f %7.3g%s %5.2f %7.3g%s' % (
             line['control'], line['task'], line['n'], line['same'],
             '%.1f [%.1f, %.1f]' % (ma, ma - ha, ma + ha), '%.1f [%.1f, %.1f]' % (mb, mb - hb, mb + hb),
-            ma - mb, line['p_mean'], line['ks'], line['p_ks']))
+            ma - mb, line['mean']['p'], ' *'[line['mean']['holm']], line['ks'],
+            line['ks_test']['p'], ' *'[line['ks_test']['holm']]))
     out.append('same: seeds whose rows agree in generations, paths, overlap and test accuracies')
     return '\n'.join(out)
 
@@ -87,7 +91,7 @@ def plot(names, lines):
             v = np.sort(values)
             ax.step(v, np.arange(1, len(v) + 1) / len(v), style, where='post', label=name)
         ax.set_title('%s, %s\nKS %.2f (p %.2g)' % (line['control'], line['task'], line['ks'],
-                                                   line['p_ks']), fontsize=9)
+                                                   line['ks_test']['p']), fontsize=9)
         ax.set_xlabel('generations')
     axes[0][0].set_ylabel('fraction of runs')
     axes[0][0].legend(fontsize=7, loc='lower right')
@@ -99,7 +103,7 @@ def main(argv=None):
 
     def work():
         (na, a), (nb, b) = load(args.logs[0]), load(args.logs[1])
-        lines = compare(a, b, args.resamples)
+        lines = compare(a, b)
         text = table((na, nb), lines)
         save(plot((na, nb), lines), args.out)
         return text, [args.out]

@@ -10,19 +10,25 @@ Each argument is a folder of per-pair logs, or a log file; a protocol is named a
 folder. Pairs come from the rows' task1/task2 columns; runs are paired by seed over the
 seeds run under pathnet, scratch and finetune. Statistics from stats.py:
 - control/pathnet: mean(control) / mean(pathnet) task-2 generations (above 1: PathNet
-  needs fewer), with a 95% CI and a two-sided p from a paired bootstrap.
+  needs fewer), with a 95% CI from a paired bootstrap and an exact two-sided p from the
+  paired sign-flip permutation test (no decision depends on the bootstrap's --seed).
 - task1/task2, the later script's measure: mean task-1 over mean task-2 generations of the
-  same pathnet runs, runs resampled whole. A fresh network (task 1) against a trained one
-  (task 2) on another task: above 1 while scratch/pathnet is at 1 is an easier task 2,
-  not transfer. Not in the Holm family.
+  same pathnet runs, runs resampled whole, tested the same way. A fresh network (task 1)
+  against a trained one (task 2) on another task: above 1 while scratch/pathnet is at 1
+  is an easier task 2, not transfer. Not in the Holm family: task1/task2>1 in the summary
+  is its own exact p < 0.05 with the ratio above 1, uncorrected.
 - Levels: the threshold and, where every run of the pair measured validation, a held-out
   level: by default the highest of VAL_LEVELS that at least 90% of the pair's pathnet
   runs reached; --level val_0.90 takes that one, --level threshold none.
-- Censoring: a level not reached within the cap (--max_steps in the settings, default
-  1000) counts at the cap (restricted means): cN in the table, hollow markers.
-- Holm at family-wise error 0.05 over every control/pathnet test printed; * marks
-  survivors. PathNet beat a control where Holm rejects and the CI is above 1, lost to it
-  where the CI is below 1.
+- Censoring: a level not reached by the end of its task (the threshold, or the cap) is
+  censored at the task's last generation. The control/pathnet tests of a row (pair x
+  level) are made at the horizon tau, the smallest generation at which one of the row's
+  runs was censored, on restricted means mean(min(generations, tau)); task1/task2 at its
+  own tau (task 1 ends at its threshold, usually before its held-out levels): cN@tau in
+  the table, hollow markers.
+- Holm at family-wise error 0.05 over every control/pathnet test printed (family: protocol
+  x pair x level x control); * marks survivors. PathNet beat a control where Holm rejects
+  and the ratio is above 1, lost to it where it is below 1.
 """
 import os
 import sys
@@ -34,8 +40,8 @@ from matplotlib.transforms import blended_transform_factory
 
 from analysis import stats
 from analysis.plots import (FAMILY_ERROR, MARKS, RATIO_TICKS, PlotError, add_out,
-                            add_resamples, check_resamples, correct as holm, finish,
-                            generations, log_axis, parser, save)
+                            add_resamples, censoring, check_resamples, correct as holm,
+                            finish, generations, horizon, log_axis, parser, save)
 from results_log import VAL_LEVELS, parse_settings, read_log
 
 CONTROLS = ('scratch', 'finetune')       # compared with pathnet, in the Holm family
@@ -58,7 +64,7 @@ def parse_args(argv=None):
     add_out(p, 'results/transfer/matrix.png', 'the figure')
     p.add_argument('--level', default='auto', metavar='LEVEL',
                    help='the validation level beside the threshold: %s' % '|'.join(LEVEL_CHOICES))
-    add_resamples(p, '--bootstrap', 'paired bootstrap resamples')
+    add_resamples(p, '--bootstrap', 'paired bootstrap resamples (the CIs)')
     return check_resamples(p, p.parse_args(argv), '--bootstrap')
 
 
@@ -105,7 +111,7 @@ def validation(rows, pathnet, level):
     return None, 'no validation level: none was reached by 90% of the pathnet runs'
 
 
-def pair_cell(protocol, pair, rows, level, resamples):
+def pair_cell(protocol, pair, rows, level, resamples, seed=0):
     """One pair under one protocol, from its rows."""
     by = {}   # {control: {seed: row}}; a seed logged twice: the last row (read_log warns)
     for r in rows:
@@ -131,22 +137,26 @@ def pair_cell(protocol, pair, rows, level, resamples):
            'cap': cap, 'levels': ['threshold'] + [val] * bool(val), 'why': why, 'tests': {}}
     fixed = 'task1_generations' in settings   # task 1 run for a fixed length, not to a level
     for lv in out['levels']:   # each measure's numerator over pathnet's task 2, paired
-        g = {k: [np.array(x) for x in zip(*[generations(by[c][s], task, lv, cap) for s in seeds])]
-             for k, c, task in [(c, c, 2) for c in ('pathnet',) + CONTROLS] +
-             [(LATER, 'pathnet', 1)]}
+        runs = {k: [generations(by[c][s], task, lv, cap) for s in seeds]
+                for k, c, task in [(c, c, 2) for c in ('pathnet',) + CONTROLS] +
+                [(LATER, 'pathnet', 1)]}
+        g = {k: [np.array(x) for x in zip(*r)] for k, r in runs.items()}
+        tau = horizon(*(runs[k] for k in ('pathnet',) + CONTROLS))
         for k in MEASURES:
+            if k == LATER:
+                tau = None if fixed else horizon(runs[LATER], runs['pathnet'])
             out['tests'][lv, k] = None if k == LATER and fixed else stats.compare(
-                g[k][0], g['pathnet'][0], g[k][1], g['pathnet'][1], cap, resamples, 0)
+                g[k][0], g['pathnet'][0], g[k][1], g['pathnet'][1], tau, resamples, seed)
     return out
 
 
-def read_protocol(protocol, paths, level, resamples):
+def read_protocol(protocol, paths, level, resamples, seed=0):
     rows = read_log(paths, ints=INTS, required=('control', 'task1', 'task2', 'settings'))
     pairs = {}
     for r in rows:
         pairs.setdefault((classes(r['task1'], r['where']), classes(r['task2'], r['where'])),
                          []).append(r)
-    return [pair_cell(protocol, p, pairs[p], level, resamples)
+    return [pair_cell(protocol, p, pairs[p], level, resamples, seed)
             for p in sorted(pairs, key=lambda p: (KINDS.index(kind(*p)), p))]
 
 
@@ -156,27 +166,33 @@ def correct(cells):
 
 
 def verdict(t):
-    """'won', 'lost' or 'neither' for PathNet against the control of test t."""
-    return ('won' if t['ci'][0] > 1 else 'lost' if t['ci'][1] < 1 else 'neither') \
+    """'won', 'lost' or 'neither' for PathNet against the control of test t: Holm rejects
+    (exact p), and the ratio says which way."""
+    return ('won' if t['ratio'] > 1 else 'lost' if t['ratio'] < 1 else 'neither') \
         if t.get('holm') else 'neither'
+
+
+def later_above(t):
+    """The later script's measure above 1: its own exact p < 0.05 (uncorrected)."""
+    return bool(t) and t['ratio'] > 1 and t['p'] < FAMILY_ERROR
 
 
 def entry(t):
     if t is None:
         return '(task 1 ran a fixed length)'
-    censored = sum(t['censored'])
     return '%.2f [%.2f, %.2f]%s p=%.2g%s' % (
         t['ratio'], t['ci'][0], t['ci'][1], '*' if t.get('holm') else '', t['p'],
-        ' c%d%s' % (censored, {'lower': '>', 'upper': '<'}.get(
-            stats.ratio_bound(*t['censored']), '')) if censored else '')
+        censoring(t) + {'lower': '>', 'upper': '<'}.get(stats.ratio_bound(*t['truncated']), '')
+        if sum(t['censored']) else '')
 
 
 def summary(cells, w):
     """One line per protocol and kind: at each level, the pairs where PathNet beat each
     control, lost to it, or neither; where the later script's measure was above 1."""
-    lines = ['summary: pairs where PathNet beat the control (Holm, CI above 1)/lost to it (CI '
-             'below 1)/neither; %s>1: pairs whose %s CI is above 1 (in brackets: of them, those '
-             'where PathNet beat scratch)' % (LATER, LATER)]
+    lines = ['summary: pairs where PathNet beat the control (Holm, ratio above 1)/lost to it '
+             '(Holm, below 1)/neither; %s>1: pairs whose %s is above 1 with its exact p < 0.05, '
+             'uncorrected (in brackets: of them, those where PathNet beat scratch)'
+             % (LATER, LATER)]
     groups = {}   # cells come by protocol, then kind; levels threshold first
     for c in cells:
         for lv in c['levels']:
@@ -189,7 +205,7 @@ def summary(cells, w):
             counts = ['%s %s' % (control, '/'.join(str(sum(verdict(t[control]) == v
                                                            for t in tests)) for v in VERDICTS))
                       for control in CONTROLS]
-            above = [t for t in tests if t[LATER] and t[LATER]['ci'][0] > 1]
+            above = [t for t in tests if later_above(t[LATER])]
             parts.append('%s (%d pair%s): %s, %s>1 %d (%d)' % (
                 name, len(tests), 's' * (len(tests) > 1), ', '.join(counts), LATER, len(above),
                 sum(verdict(t['scratch']) == 'won' for t in above)))
@@ -202,10 +218,12 @@ def table(cells, resamples):
     w = max(len(c['protocol']) for c in cells + [{'protocol': 'protocol'}])
     lines = ['level of %-*s %-12s %s' % (w, c['protocol'], pair_name(c['pair']), c['why'])
              for c in cells]
-    lines += ['ratio [95%% paired bootstrap CI] p=two-sided bootstrap p; * = significant after '
-             "Holm's correction over all %d scratch/pathnet and finetune/pathnet tests (family-"
-             'wise error %g); means: task-2 generations per control, task 1: pathnet runs\' '
-             'task-1 generations' % (m, FAMILY_ERROR),
+    lines += ['ratio [95%% paired bootstrap CI, %d resamples] p=exact two-sided sign-flip '
+              "permutation p; * = significant after Holm's correction over all %d "
+              'scratch/pathnet and finetune/pathnet tests (family: protocol x pair x level x '
+              'control; family-wise error %g); means: task-2 generations per control, task 1: '
+              "pathnet runs' task-1 generations (restricted at tau when censored)"
+              % (resamples, m, FAMILY_ERROR),
              '%-*s  %-16s %-12s %3s  %-9s %7s %7s %8s %7s  %-34s %-34s %s' % (
                  w, 'protocol', 'kind', 'pair', 'n', 'level', 'pathnet', 'scratch', 'finetune',
                  'task 1', 'scratch/pathnet', 'finetune/pathnet', NAMES[LATER])]
@@ -219,15 +237,12 @@ def table(cells, resamples):
                 pair_name(c['pair']) if j == 0 else '', c['n'] if j == 0 else '',
                 lv.replace('_', ' '), *means, task1, *[entry(t[lv, k]) for k in MEASURES]))
                          .rstrip())
-    lines.append('cN: N runs of the comparison never reached the level within the cap and '
-                 'count at it (restricted means); cN>: the uncapped ratio is at least this (only '
-                 'the numerator censored), cN<: at most (only the denominator)')
+    lines.append('cN@T: N runs of the comparison had not reached the level when their task '
+                 'ended (censored there); the means are restricted at T, the smallest '
+                 'generation at which a run of the row (task1/task2: of the comparison) was '
+                 'censored; cN@T>: the unrestricted ratio is at least this (T cuts short only '
+                 'the numerator), cN@T<: at most (only the denominator)')
     lines += summary(cells, w)
-    floor = 2 / (resamples + 1)
-    if floor > FAMILY_ERROR / m:
-        lines.append('p is at least 2/(B+1) = %.2g with B = %d resamples: above Holm\'s '
-                     'smallest threshold %.2g, so nothing can pass it: raise --bootstrap'
-                     % (floor, resamples, FAMILY_ERROR / m))
     return '\n'.join(lines)
 
 
@@ -286,10 +301,11 @@ def plot(cells):
     axes[0][0].set_ylim(end + 0.5, 0.5)
     handles = [Line2D([], [], marker=STYLE[k][0], color=STYLE[k][1], ls='', label=NAMES[k])
                for k in MEASURES] + [Line2D([], [], marker='o', color='0.3', mfc='white', ls='',
-                                            label='hollow: runs censored at the cap')]
+                                            label='hollow: runs censored (cN@tau)')]
     fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=8)
     fig.suptitle('The transfer matrix: binary MNIST, task 1 \u2192 task 2, paired by seed; 95%% '
-                 'paired bootstrap CIs; * significant after Holm over %d tests' % m, fontsize=10)
+                 'paired bootstrap CIs; * significant (exact p) after Holm over %d tests' % m,
+                 fontsize=10)
     return fig
 
 
@@ -303,7 +319,7 @@ def main(argv=None):
             raise PlotError('--level must be one of %s, got %s'
                             % ('|'.join(LEVEL_CHOICES), args.level))
         cells = [c for name, paths in protocols(args.logs).items()
-                 for c in read_protocol(name, paths, args.level, args.bootstrap)]
+                 for c in read_protocol(name, paths, args.level, args.bootstrap, args.seed)]
         text = table(cells, args.bootstrap)
         fig = plot(cells)
         height = fig.get_size_inches()[1]   # the legend and title take fixed inches

@@ -20,22 +20,25 @@ Statistics (stats.py):
 - ratio = mean(control) / mean(pathnet) task-2 generations over the paired
   seeds, with a 95% percentile CI from a paired bootstrap (seeds resampled
   with both runs).
-- p: two-sided, from the same bootstrap distribution of the ratio (of its
-  log: the same thing): 2 min(#{r* <= 1} + 1, #{r* >= 1} + 1) / (B + 1).
-  It agrees with the CI (p < 0.05 when the CI excludes 1) and is never below
-  2 / (B + 1).
+- p: two-sided, exact: the paired sign-flip permutation test (each seed's
+  two runs swapped or not, all 2^n ways; stats.sign_flip_p), which is the
+  test of the ratio of means = 1. No decision depends on the bootstrap's
+  seed (--seed); the CI does, in its last digit.
 - Multiple comparisons: Holm's step-down correction at family-wise error
   0.05 over every ratio test of the table (cell x control x level); * marks
   the tests it rejects.
-- Censoring: a run that never reached a level within the cap (--max_steps,
-  1000 by default; a diverged run too) counts at the cap, so a mean is the
-  restricted mean (RMST) at the cap, the mean of min(generations, cap). The
-  ratio of two restricted means is a lower bound on the uncapped ratio when
-  only the control's runs are censored, an upper bound when only PathNet's
-  are, and no bound when both are. For every comparison with a censored run
-  the table adds the paired sign test: which run of a pair reached the level
-  first (pairs with both runs censored, or equal, are ties and dropped),
-  with an exact two-sided binomial p (not part of the Holm family).
+- Censoring: a run that had not reached a level when its task ended (at the
+  threshold or the cap) is censored at its task's last generation
+  (task2_generations); a diverged run never reaches it: censored at the cap. Each row (cell x level) is compared at a
+  horizon tau every run of it reached: the smallest generation at which one
+  of its runs was censored. Means are restricted means at tau,
+  mean(min(generations, tau)), known for every run. The ratio of two is a
+  lower bound on the unrestricted ratio when tau cuts short only the
+  control's runs, an upper bound when only PathNet's, and no bound when
+  both. For every comparison with a censored run the table adds the paired
+  sign test on the restricted generations (who reached the level first;
+  equal, or both at tau, are ties and dropped), SciPy's exact binomial p
+  (not part of the Holm family).
 """
 import os
 import sys
@@ -47,8 +50,8 @@ from matplotlib.transforms import blended_transform_factory
 
 from analysis import stats
 from analysis.plots import (FAMILY_ERROR, MARKS, RATIO_TICKS, PlotError, add_out,
-                            add_resamples, check_resamples, correct as holm, finish,
-                            generations, log_axis, parser, read, save)
+                            add_resamples, censoring, check_resamples, correct as holm,
+                            finish, generations, horizon, log_axis, parser, read, save)
 from results_log import parse_settings
 
 LEVELS = ('', '0.95', '0.98')    # '': the run's own threshold (task2_generations)
@@ -63,7 +66,7 @@ def parse_args(argv=None):
     p = parser(__doc__)
     p.add_argument('logs', nargs='+', metavar='LOG', help='one results log per cell')
     add_out(p, 'results/study/study.png', 'the figure')
-    add_resamples(p, '--bootstrap', 'paired bootstrap resamples')
+    add_resamples(p, '--bootstrap', 'paired bootstrap resamples (the CIs)')
     return check_resamples(p, p.parse_args(argv), '--bootstrap')
 
 
@@ -75,8 +78,8 @@ def val_levels(rows):
     """The held-out validation levels to report: those with a column, when every run of
     the cell measured validation (a row of an older version has its validation columns
     empty: unknown, not 'never reached'), and that at least 90% of the PathNet runs
-    reached (as plot_matrix.py): a run that ended its task before reaching a level
-    counts at the cap, which says little when most runs did."""
+    reached (as plot_matrix.py): a run that ended its task before reaching a level is
+    censored there, and the horizon of the comparison with it."""
     if not rows or any(r.get('task2_val_accuracy', '') == '' for r in rows):
         return ()
     pathnet = [r for r in rows if r['control'] == 'pathnet']
@@ -94,7 +97,7 @@ def ordered(controls):
     return sorted(controls, key=lambda c: (ORDER.index(c) if c in ORDER else len(ORDER), c))
 
 
-def cell(path, resamples):
+def cell(path, resamples, seed=0):
     rows = read(path, ints=('seed', 'task2_generations', 'task2_converged', 'overlap',
                             'L', 'M', 'N'), required=('control', 'task2_gen_0.95'))
     by = {}
@@ -117,16 +120,18 @@ def cell(path, resamples):
            'controls': ordered(set(by) - {'pathnet'}), 'levels': LEVELS + val_levels(rows),
            'ratios': {}, 'tests': {}, 'by': by, 'seeds': seeds}
     for level in out['levels']:
-        g, censored = zip(*[run(by['pathnet'][s], level, cap) for s in seeds])
-        means, capped = {'pathnet': stats.restricted_mean(g, cap)}, {'pathnet': sum(censored)}
+        runs = {k: {s: run(by[k][s], level, cap) for s in seeds if s in by[k]}
+                for k in ['pathnet'] + out['controls']}
+        tau = out['tau', level] = horizon(*(r.values() for r in runs.values()))
+        g, censored = zip(*runs['pathnet'].values())
+        means, capped = {'pathnet': stats.restricted_mean(g, tau)}, {'pathnet': sum(censored)}
         for c in out['controls']:
             both = [s for s in seeds if s in by[c]]
             if len(both) < 2:       # too few to test: not in the table's family
                 out['tests'][level, c] = None
                 continue
-            (gc, cc), (gp, cp) = [zip(*[run(by[k][s], level, cap) for s in both])
-                                  for k in (c, 'pathnet')]
-            t = stats.compare(np.array(gc), np.array(gp), cc, cp, cap, resamples, 0)
+            (gc, cc), (gp, cp) = [zip(*[runs[k][s] for s in both]) for k in (c, 'pathnet')]
+            t = stats.compare(gc, gp, cc, cp, tau, resamples, seed)
             out['tests'][level, c] = t
             out['ratios'][level, c] = (t['ratio'], t['ci'], sum(t['censored']))
             means[c], capped[c] = t['means'][0], t['censored'][0]
@@ -154,15 +159,15 @@ def entry(t, n):
     if t is None:
         return 'fewer than 2 paired seeds'
     return '%.2f [%.2f, %.2f]%s p=%.2g%s%s' % (
-        t['ratio'], t['ci'][0], t['ci'][1], '*' if t['holm'] else '', t['p'],
-        ' c%d' % sum(t['censored']) if sum(t['censored']) else '',
+        t['ratio'], t['ci'][0], t['ci'][1], '*' if t['holm'] else '', t['p'], censoring(t),
         ' n=%d' % t['n'] if t['n'] != n else '')
 
 
 def bound(t):
-    return {'lower': 'a lower bound on the uncapped ratio: only the control is censored',
-            'upper': 'an upper bound on the uncapped ratio: only pathnet is censored'}.get(
-                stats.ratio_bound(*t['censored']), 'not a bound: both sides are censored')
+    return {'lower': 'a lower bound on the unrestricted ratio: tau cuts short only the '
+                     'control',
+            'upper': 'an upper bound on the unrestricted ratio: tau cuts short only pathnet'}.get(
+                stats.ratio_bound(*t['truncated']), 'not a bound: tau cuts short both sides')
 
 
 def table(cells, resamples):
@@ -173,8 +178,9 @@ def table(cells, resamples):
         '  %*s  %-33s' % (width[k], k, k + '/pathnet') for k in controls)
     lines = ['PathNet speed-up on task 2 = mean(control) / mean(pathnet) task-2 generations, '
              'paired by seed (above 1: PathNet needs fewer); the means columns are per control',
-             'ratio [95%% paired bootstrap CI] p=two-sided bootstrap p; * = significant after '
-             "Holm's correction over all %d ratio tests of this table (family-wise error %g)"
+             'ratio [95%% paired bootstrap CI] p=exact two-sided sign-flip permutation p; * = '
+             "significant after Holm's correction over all %d ratio tests of this table "
+             '(family: every cell x level x control; family-wise error %g)'
              % (m, FAMILY_ERROR), head.rstrip()]
     notes = 0
     for c in cells:
@@ -196,23 +202,20 @@ def table(cells, resamples):
                     notes += 1
                     cf, pf, ties, p = t['sign']
                     lines.append(
-                        '%-17s c: %s %s/pathnet: censored at the cap of %d: %s %d, pathnet %d '
-                        'of %d; restricted means (RMST) at the cap: %s %.1f, pathnet %.1f (%s)'
-                        % ('', label(level), k, c['cap'], k, t['censored'][0],
-                           t['censored'][1], t['n'], k, t['means'][0], t['means'][1], bound(t)))
+                        '%-17s c: %s %s/pathnet: not reached by the end of the task (censored '
+                        'there): %s %d, pathnet %d of %d; restricted means at tau = %d: %s '
+                        '%.1f, pathnet %.1f (%s)'
+                        % ('', label(level), k, k, t['censored'][0], t['censored'][1], t['n'],
+                           t['tau'], k, t['means'][0], t['means'][1], bound(t)))
                     lines.append('%-17s    sign test (who reached it first): control first %d, '
                                  'pathnet first %d, ties %d, p=%.2g' % ('', cf, pf, ties, p))
-    lines.append('cN: N runs of that pair never reached the level within the cap and count at '
-                 'the cap: both means are then restricted means (RMST) at the cap, '
-                 'mean(min(generations, cap)), and the ratio is a ratio of restricted means '
-                 '(with censored runs on both sides, not a bound on the uncapped ratio)%s'
+    lines.append('cN@T: N runs of the comparison had not reached the level when their task '
+                 'ended and are censored there; every mean of the row is then a restricted '
+                 'mean at T (tau), the smallest generation at which a run of the row was '
+                 'censored: mean(min(generations, T))%s'
                  % ('; each such comparison has a "c:" line with a paired sign test (not in '
                     'the Holm family)' if notes else ''))
-    floor = 2 / (resamples + 1)
-    lines.append('p is at least 2/(B+1) = %.2g with B = %d resamples%s' % (
-        floor, resamples, '' if floor <= FAMILY_ERROR / max(m, 1) else
-        ": above Holm's smallest threshold %.2g, so nothing can pass it: raise --bootstrap"
-        % (FAMILY_ERROR / max(m, 1))))
+    lines.append('CIs: %d paired bootstrap resamples; p and * do not depend on them' % resamples)
     return '\n'.join(lines)
 
 
@@ -223,7 +226,7 @@ FACTORIAL = (('pathnet', 'finetune_reinit'),        # freezing the path, the res
              ('finetune_reinit', 'finetune'))       # re-initialising the rest, the path trainable
 
 
-def factorial(cells, resamples):
+def factorial(cells, resamples, seed=0):
     """For cells with all four controls of the 2x2 (freeze task 1's path or not x keep
     the other modules' weights or re-initialise them), each factor's effect with the
     other held fixed: mean(with) / mean(without) task-2 generations, paired by the
@@ -238,8 +241,8 @@ def factorial(cells, resamples):
                 both = [s for s in c['seeds'] if s in c['by'][a] and s in c['by'][b]]
                 (ga, ca), (gb, cb) = [zip(*[run(c['by'][x][s], level, c['cap']) for s in both])
                                       for x in (a, b)]
-                rows.append((c, level, k, stats.compare(np.array(ga), np.array(gb), ca, cb,
-                                                        c['cap'], resamples, 1 + k)))
+                rows.append((c, level, k, stats.compare(ga, gb, ca, cb, c['tau', level],
+                                                        resamples, seed + 1 + k)))
     holm([t for *_, t in rows])
     names = ['%s/%s' % pair for pair in FACTORIAL]
     lines = ['2x2, freezing against re-initialising: each factor with the other held fixed, '
@@ -248,7 +251,9 @@ def factorial(cells, resamples):
              % tuple(names[:2]),
              '  re-initialising the other modules: %s (the path frozen), %s (the path '
              'trainable)' % tuple(names[2:]),
-             '  * = significant after Holm over these %d tests' % len(rows),
+             '  * = significant after Holm over these %d tests (family: every cell x level x '
+             'factor x the other factor; exact sign-flip p; means restricted at the row\'s tau '
+             'as above)' % len(rows),
              ('%-17s %3s  %-9s' % ('cell', 'n', 'level') + ''.join(
                  '  %-33s' % n for n in names)).rstrip()]
     for c in found:
@@ -303,7 +308,7 @@ def plot(cells):
                                   fmt=marker, color=color, capsize=2, ms=6, lw=1,
                                   mfc='white' if hollow else color)
                 spread += [t['ci'][0], t['ci'][1]]
-                note = ' '.join(['*'] * t['holm'] + ['c%d' % sum(t['censored'])] * hollow)
+                note = ' '.join(['*'] * t['holm'] + [censoring(t).strip()] * hollow)
                 if note:
                     ratio_ax.annotate(note, (t['ci'][1], y + dy), xytext=(3, -3),
                                       textcoords='offset points', fontsize=7, color=color)
@@ -325,19 +330,19 @@ def plot(cells):
     log_axis(mean_ax, min(gens) / 1.5, max(gens + caps) * 1.5, GENERATION_TICKS)
     for cap in caps:
         mean_ax.axvline(cap, color='tab:red', ls=':', lw=1)
-    mean_ax.set_xlabel('mean task-2 generations to the level, log scale\n'
-                       '(restricted mean at the cap, red line, when runs are censored)')
+    mean_ax.set_xlabel('mean task-2 generations to the level, log scale (hollow: restricted\n'
+                       'mean at the row\'s horizon tau, runs censored; red line: the cap)')
     ratio_ax.set_yticks(ys)
     ratio_ax.set_yticklabels(names, fontsize=8)
     ratio_ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
     thresholds = {th for c in cells for th in c['threshold']}
-    ratio_ax.set_title('control/pathnet, 95%% paired bootstrap CIs; * significant after Holm '
-                       'over %d tests' % m, fontsize=10)
+    ratio_ax.set_title('control/pathnet, 95%% paired bootstrap CIs; * significant (exact p) '
+                       'after Holm over %d tests' % m, fontsize=10)
     mean_ax.set_title('mean task-2 generations per control', fontsize=10)
     handles = [Line2D([], [], marker=style[k][0], color=style[k][1], ls='', label=k)
                for k in ['pathnet'] + controls]
     handles.append(Line2D([], [], marker='o', color='0.3', mfc='white', ls='',
-                          label='hollow: runs censored at the cap (cN: N runs of the pair)'))
+                          label='hollow: runs censored at their task\'s end (cN@tau)'))
     fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=8)
     pairs = set().union(*(c['pairs'] for c in cells))
     fig.suptitle('When does PathNet transfer? Binary MNIST %s, paired by seed; '
@@ -352,14 +357,14 @@ def main(argv=None):
     args = parse_args(argv)
 
     def work():
-        cells = [cell(path, args.bootstrap) for path in args.logs]
+        cells = [cell(path, args.bootstrap, args.seed) for path in args.logs]
         names = [c['name'] for c in cells]
         for c, path in zip(cells, args.logs):    # one pair under several protocols
             if names.count(c['name']) > 1:
                 c['name'] = '%s/%s' % (os.path.basename(os.path.dirname(os.path.abspath(path))),
                                        c['name'])
         text = '\n'.join(filter(None, [table(cells, args.bootstrap),
-                                        factorial(cells, args.bootstrap)]))
+                                        factorial(cells, args.bootstrap, args.seed)]))
         fig = plot(cells)
         height = fig.get_size_inches()[1]   # the legend and title take fixed inches
         save(fig, args.out, rect=(0, 0.35 / height, 1, 1 - 0.4 / height))

@@ -12,9 +12,11 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis.plots import PlotError, add_logs, add_out, finish, parser, read, save
-from analysis.stats import bootstrap_ratio, censored_count, mean_ci, paired, ratio_bound
-from results_log import log_files
+from analysis import stats
+from analysis.plots import (PlotError, add_logs, add_out, correct as holm, finish,
+                            generations, parser, read, save)
+from analysis.stats import censored_count, mean_ci, paired, ratio_bound
+from results_log import log_files, parse_settings
 
 DEFAULT_OUT = 'results/transfer.png'
 CONTROLS = ('pathnet', 'scratch', 'finetune')
@@ -30,8 +32,9 @@ def parse_args(argv=None):
                    help="plot the rows whose settings column is S ('': the default settings); "
                         "a value starting with -- needs '=': --settings=--learning_rate=0.0001")
     p.add_argument('--bootstrap', type=int, default=10000, metavar='N',
-                   help='paired bootstrap resamples')
-    p.add_argument('--seed', type=int, default=0, help='seed of the bootstrap')
+                   help='paired bootstrap resamples (the CIs)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the bootstrap (the CIs; the decisions are exact tests)')
     p.add_argument('--show', action='store_true', help='also open the figure in a window')
     args = p.parse_args(argv)
     if args.bootstrap < 1 or args.seed < 0:
@@ -53,6 +56,15 @@ def read_rows(paths):
     return rows
 
 
+def cap(row):
+    """The run's --max_steps (where a diverged run, which never converges, is censored)."""
+    try:
+        return int(parse_settings(row['settings']).get('max_steps', 1000))
+    except ValueError:
+        raise PlotError('%s: --max_steps in the settings is not an integer' % row['where']) \
+            from None
+
+
 def select(rows, settings):
     """One settings' runs as {control: arrays in seed order}; duplicate, other-settings rows."""
     chosen = [r for r in rows if r['settings'] == settings.strip()]
@@ -67,7 +79,8 @@ def select(rows, settings):
         runs = [by_seed[s] for s in sorted(by_seed)]
         if runs:
             table[c] = {'seed': np.array([r['seed'] for r in runs]),
-                        'g2': np.array([r['task2_generations'] for r in runs], float),
+                        'g2': np.array([generations(r, 2, 'threshold', cap(r))[0]
+                                        for r in runs], float),
                         'censored': np.array([r['task2_converged'] == 0 for r in runs]),
                         'acc1': np.array([r['task1_test_accuracy'] for r in runs]),
                         'task1': [(r['task1_generations'], r['task1_path']) for r in runs],
@@ -76,32 +89,50 @@ def select(rows, settings):
     return table, len(chosen) - kept, len(rows) - len(chosen)
 
 
-def compare(table, c, resamples, seed):
-    """PathNet's speed-up over control c, or why it cannot be given."""
+def test(table, c, resamples, seed):
+    """stats.compare of control c with pathnet on their paired seeds, restricted at the
+    horizon tau of the whole table (None when no run is censored), or why it cannot be."""
     if 'pathnet' not in table or c not in table:
-        return ['%s/pathnet: could not be made: no %s runs'
-                % (c, ' or '.join(k for k in ('pathnet', c) if k not in table))]
+        return 'no %s runs' % ' or '.join(k for k in ('pathnet', c) if k not in table)
     a, p = table[c], table['pathnet']
     ia, ip = paired(a, p)
     if len(ia) == 0:
-        return ['%s/pathnet: could not be made: no seed was run under both' % c]
-    ratio, (lo, hi), diff, (dlo, dhi) = bootstrap_ratio(a['g2'][ia], p['g2'][ip], resamples, seed)
+        return 'no seed was run under both'
+    tau = stats.horizon(np.concatenate([t['g2'] for t in table.values()]),
+                        np.concatenate([t['censored'] for t in table.values()]))
+    t = stats.compare(a['g2'][ia], p['g2'][ip], a['censored'][ia], p['censored'][ip], tau,
+                      resamples, seed)
+    t['index'] = ia, ip
+    return t
+
+
+def compare(table, c, t):
+    """PathNet's speed-up over control c from its test t (Holm-corrected), or why it cannot
+    be given."""
+    if isinstance(t, str):
+        return ['%s/pathnet: could not be made: %s' % (c, t)]
+    a, p = table[c], table['pathnet']
+    ia, ip = t['index']
+    ratio, (lo, hi), diff, (dlo, dhi) = t['ratio'], t['ci'], t['diff'], t['diff_ci']
     out = ['%s/pathnet: %.2f over %d paired seeds' % (c, ratio, len(ia))]
     if len(ia) == 1:
         out[0] += '; no CI from a single seed'
     else:
-        out[0] += ', 95%% CI [%.2f, %.2f]: %s' % (lo, hi, (
-            'PathNet is FASTER (the CI excludes 1)' if lo > 1 else 'PathNet is SLOWER (the '
-            'CI excludes 1)' if hi < 1 else 'not distinguishable (the CI includes 1)'))
+        out[0] += ', 95%% CI [%.2f, %.2f], exact p=%.2g (Holm-adjusted %.2g): %s' % (
+            lo, hi, t['p'], t['p_holm'], (
+                'PathNet is FASTER' if t['holm'] and ratio > 1 else 'PathNet is SLOWER'
+                if t['holm'] and ratio < 1 else 'not distinguishable'))
         out.append('  mean paired difference (%s - pathnet): %.1f generations, 95%% CI '
                    '[%.1f, %.1f]' % (c, diff, dlo, dhi))
         if len(ia) < 10:
             out.append('  only %d seeds: a percentile bootstrap CI is too narrow' % len(ia))
-    nc, np_ = a['censored'][ia].sum(), p['censored'][ip].sum()
-    if nc or np_:   # each mean is a lower bound; so is their ratio only if pathnet's is exact
-        out.append('  censored among these: %s %d, pathnet %d: the ratio is %s' % (
-            c, nc, np_, {'lower': 'a lower bound', 'upper': 'an upper bound'}.get(
-                ratio_bound(nc, np_), 'not a bound on the uncapped ratio (both sides censored)')))
+    nc, np_ = t['censored']
+    if nc or np_:   # the means are restricted at tau
+        out.append('  censored among these: %s %d, pathnet %d; means restricted at tau = %d: '
+                   'the ratio is %s' % (c, nc, np_, t['tau'], {
+                       'lower': 'a lower bound', 'upper': 'an upper bound'}.get(
+                       ratio_bound(*t['truncated']), 'not a bound on the unrestricted ratio '
+                       '(tau cuts short both sides)')))
     differ = sum(a['task1'][i] != p['task1'][j] for i, j in zip(ia, ip))
     if differ:
         out.append("  warning: task 1 (generations, path) differs from pathnet's for %d of "
@@ -124,14 +155,18 @@ def summary(table, settings, n_logs, duplicates, skipped, resamples, seed):
             '%.1f %s' % (mean, ci), np.median(t['g2']), t['acc1'].mean()))
     n, cap = censored_count(table)
     if n:
-        lines.append('not converged (censored): %s; counted at the cap of %d generations, so '
-                     'the means are lower bounds' % (', '.join('%s %d' % (c, t['censored'].sum())
-                                                     for c, t in table.items()), cap))
+        lines.append('not converged (censored at their last generation): %s; the smallest '
+                     'is %d generations (tau), so the means above are lower bounds'
+                     % (', '.join('%s %d' % (c, t['censored'].sum()) for c, t in table.items()),
+                        cap))
+    tests = {c: test(table, c, resamples, seed) for c in CONTROLS[1:]}
+    holm([t for t in tests.values() if not isinstance(t, str)])
     lines.append('speed-up of PathNet = mean(control) / mean(pathnet) task-2 generations on the '
-                 'seeds run under both; CI: paired bootstrap, %d resamples, seed %d'
-                 % (resamples, seed))
-    for c in CONTROLS[1:]:
-        lines += ['  ' + line for line in compare(table, c, resamples, seed)]
+                 'seeds run under both; CI: paired bootstrap, %d resamples, seed %d; p: exact '
+                 'sign-flip permutation test, Holm over these %d controls'
+                 % (resamples, seed, len(tests)))
+    for c, t in tests.items():
+        lines += ['  ' + line for line in compare(table, c, t)]
     return '\n'.join(lines)
 
 
@@ -151,7 +186,7 @@ def plot(table, settings):
                        label='one seed (jittered)')
             if not done.all():   # an empty scatter would still get a legend entry
                 ax.scatter(x[~done], t[key][~done], s=36, marker='x', color='tab:red',
-                           label='task 2 not converged (its generations counted at the cap)')
+                           label='task 2 not converged (censored at its last generation)')
             mean, half = mean_ci(t[key])
             ax.errorbar(i + 0.33, mean, yerr=half or 0, fmt='D', color='k', capsize=5,
                         label='mean \u00b1 95% CI (t)')
@@ -163,10 +198,10 @@ def plot(table, settings):
     axes[1].set_xticklabels(['%s\nn=%d%s' % (c, len(t['g2']), '\n(task 1 frozen)' * (
         c == 'pathnet')) for c, t in table.items()])
     axes[0].set(ylabel=GENERATIONS, title='Generations to learn task 2 (fewer is better)' + (
-        '\n%d run(s) not converged, counted at the cap of %d: means are lower bounds'
-        % (n_censored, cap) if n_censored else ''))
+        '\n%d run(s) not converged, censored at their last generation (smallest %d): means '
+        'are lower bounds' % (n_censored, cap) if n_censored else ''))
     if n_censored:
-        axes[0].axhline(cap, ls=':', color='tab:red', label='cap (max_steps)')
+        axes[0].axhline(cap, ls=':', color='tab:red', label='tau: the earliest censoring')
     axes[1].set(ylabel='task-1 test accuracy after task 2 (fraction correct)',
                 title='Task 1 after learning task 2 (forgetting)')
     labelled = {}   # one legend entry per kind of mark, for both panels

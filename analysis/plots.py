@@ -49,8 +49,11 @@ def add_out(p, default, help):
 
 
 def add_resamples(p, name, help):
-    """A count of resamples (--bootstrap, --resamples): at least 1."""
+    """A count of resamples (--bootstrap): at least 1; and --seed, the resamples' seed.
+    Resamples make the confidence intervals only: every decision is an exact test."""
     p.add_argument(name, type=int, default=10000, metavar='N', help=help)
+    p.add_argument('--seed', type=int, default=0, metavar='S',
+                   help="the bootstrap's seed (the intervals; no decision depends on it)")
 
 
 def check_resamples(p, args, name):
@@ -128,24 +131,41 @@ def log_axis(ax, lo, hi, ticks, most=12):
 
 
 def generations(row, task, level, cap):
-    """(generations of task 1 or 2 to the level, censored) under stats.at_cap's rule;
-    level: 'threshold' (the run's own), a training-fitness level ('0.95') or a
-    held-out one ('val_0.90')."""
+    """(generations of task 1 or 2 to the level, censored) under stats.censor's rule: a
+    level not reached is censored at the task's last generation (its task1/2_generations:
+    the threshold or the cap), not at the cap. A run whose loss diverged never reaches it:
+    censored at the cap, beyond every horizon. level: 'threshold' (the run's own), a
+    training-fitness level ('0.95') or a held-out one ('val_0.90')."""
+    last = cap if str(row.get('task%d_diverged' % task, '')) == '1' \
+        else row['task%d_generations' % task]
     if level == 'threshold':
-        return stats.at_cap(row['task%d_generations' % task],
-                            row['task%d_converged' % task] == 1, cap)
+        return stats.censor(row['task%d_generations' % task],
+                            int(row['task%d_converged' % task]) == 1, last)
     column = 'task%d_val_gen_%s' % (task, level[4:]) if level.startswith('val_') \
         else 'task%d_gen_%s' % (task, level)
     value = row[column]
     if value and not value.isdigit():
         raise PlotError('%s: %s should be a generation or empty, got %r'
                         % (row['where'], column, value))
-    return stats.at_cap(value or 0, value != '', cap)
+    return stats.censor(value or 0, value != '', last)
+
+
+def horizon(*runs):
+    """tau of a table's row: the smallest generation at which any of its runs, lists of
+    (generations, censored) per control, was censored (None if none was)."""
+    pairs = [x for r in runs for x in r]
+    return stats.horizon([g for g, _ in pairs], [c for _, c in pairs])
+
+
+def censoring(t):
+    """' cN@tau' for a test with N censored runs and the horizon tau, else ''."""
+    n = sum(t['censored'])
+    return ' c%d@%d' % (n, t['tau']) if n else ''
 
 
 def correct(family):
-    """Holm over a table's tests: each gets 'holm' (rejected) and 'p_holm'; the family's
-    size."""
+    """Holm over a table's tests (exact p-values: the decisions do not depend on a
+    resampling seed): each gets 'holm' (rejected) and 'p_holm'; the family's size."""
     rejected, adjusted = stats.holm([t['p'] for t in family], FAMILY_ERROR)
     for t, r, a in zip(family, rejected, adjusted):
         t['holm'], t['p_holm'] = bool(r), float(a)

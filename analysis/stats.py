@@ -1,23 +1,24 @@
-"""The statistics of the plot scripts, with NumPy and the standard library only (no
-matplotlib, no TensorFlow, no SciPy): t intervals, pairing by seed, the paired bootstrap
-of a ratio of means and its p-value, the censoring rules (a level never reached counts at
-the cap), the paired sign test, Holm's correction, and the chance distribution of the
-overlap of two random paths.
+"""The statistics of the plot scripts, with NumPy and SciPy (no matplotlib, no TensorFlow):
+what SciPy does (t quantiles, the paired bootstrap, the binomial and Kolmogorov-Smirnov
+tests) is SciPy's; this module keeps what SciPy lacks: the censoring rule and restricted
+means, exact permutation tests of integer data at any size (SciPy's permutation_test
+enumerates only small samples and otherwise draws at random, so its decisions depend on a
+seed), Holm's correction, and the chance distribution of the overlap of two random paths.
+
+Every significance decision of the plot scripts is an exact test: it does not depend on a
+resampling seed. Bootstrap resamples give the confidence intervals only.
 """
 import math
 from fractions import Fraction
 
 import numpy as np
-
-# Student's t, 97.5% quantile, for 1..30 degrees of freedom: NumPy has no t distribution.
-T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+import scipy.special
+import scipy.stats
 
 
 def comb(n, k):
-    """math.comb, which is Python 3.8+ (TensorFlow 1.15 needs 3.7)."""
-    return math.factorial(n) // math.factorial(k) // math.factorial(n - k) if 0 <= k <= n else 0
+    """The binomial coefficient, exactly (math.comb is Python 3.8+; TF 1.15 needs 3.7)."""
+    return int(scipy.special.comb(n, k, exact=True)) if 0 <= k <= n else 0
 
 
 # ---------------------------------------------------------------------------
@@ -25,8 +26,7 @@ def comb(n, k):
 
 def t975(df):
     """Student's t 97.5% quantile for df >= 1 degrees of freedom."""
-    # Beyond the table, the Cornish-Fisher expansion is within 0.001 of t.
-    return T975[df - 1] if df <= 30 else 1.959964 + 2.372234 / df + 2.822445 / df ** 2
+    return float(scipy.stats.t.ppf(0.975, df))
 
 
 def mean_ci(x):
@@ -49,59 +49,151 @@ def paired(a, b):
 
 
 # ---------------------------------------------------------------------------
-# Censoring: a run stops at the cap (max_steps generations); a level it never reached
-# within the cap is known only to lie beyond it.
+# Censoring. A run's task ends at the threshold, at the cap (--max_steps), or when its
+# loss diverges: a level it had not reached by then is censored at the task's last
+# generation (its true generation lies beyond it), not at the cap. A comparison is made
+# at a horizon tau every one of its runs reached: the smallest generation at which one
+# of them was censored. min(generation, tau) is then known for every run, and the
+# restricted mean, mean(min(generation, tau)), estimates E[min(T, tau)].
 
-def at_cap(generations, reached, cap):
-    """A run's generations to a level, and whether it is censored: a level never reached
-    counts at the cap (whatever generations says: a diverged run stops early, but it never
-    reached the level either)."""
-    return (min(int(generations), cap), False) if reached else (cap, True)
-
-
-def restricted_mean(generations, cap):
-    """The restricted mean at the cap (RMST): the mean of min(generations, cap). With
-    every censored run censored at the cap, it is the area under the Kaplan-Meier curve up
-    to the cap: an estimate of E[min(T, cap)], not a bound on E[T]."""
-    return float(np.minimum(np.asarray(generations, float), cap).mean())
+def censor(generation, reached, last):
+    """A run's (generations to a level, censored): the level's generation if reached,
+    else the task's last generation, censored there."""
+    return (int(generation), False) if reached else (int(last), True)
 
 
-def ratio_bound(control_censored, pathnet_censored):
-    """What mean(control)/mean(pathnet) at the cap is to the uncapped ratio, given how many
-    runs of each side are censored: 'lower' (only the control's: its mean is too small),
-    'upper' (only pathnet's), None when both are (a ratio of restricted means, no bound)
-    or neither (an estimate)."""
-    if bool(control_censored) == bool(pathnet_censored):
+def horizon(generations, censored):
+    """tau: the smallest generation at which a run was censored; None if none was (then
+    every run's generation is known and the means are plain means)."""
+    g = np.asarray(generations, float)[np.asarray(censored, bool)]
+    return int(g.min()) if len(g) else None
+
+
+def restrict(generations, tau):
+    """min(generations, tau), as floats (tau None: the generations themselves)."""
+    g = np.asarray(generations, float)
+    return g if tau is None else np.minimum(g, tau)
+
+
+def restricted_mean(generations, tau):
+    """The restricted mean at tau, mean(min(generations, tau)): the area under the
+    Kaplan-Meier curve up to tau when no run is censored before tau."""
+    return float(restrict(generations, tau).mean())
+
+
+def truncated(generations, censored, tau):
+    """Runs whose restricted generation is below their true one: censored runs, and runs
+    that reached the level after tau."""
+    g = np.asarray(generations, float)
+    return int(np.sum(np.asarray(censored, bool) | (tau is not None) & (g > (tau or 0))))
+
+
+def ratio_bound(control_truncated, pathnet_truncated):
+    """What mean(control)/mean(pathnet) restricted at tau is to the unrestricted ratio,
+    given how many runs of each side tau cut short: 'lower' (only the control's: its mean
+    is too small), 'upper' (only pathnet's), None when both are (a ratio of restricted
+    means, no bound) or neither (an estimate)."""
+    if bool(control_truncated) == bool(pathnet_truncated):
         return None
-    return 'lower' if control_censored else 'upper'
+    return 'lower' if control_truncated else 'upper'
 
 
 def censored_count(table):
-    """Runs whose task 2 did not converge, and the cap they are counted at: table is
-    {control: {'g2': generations, 'censored': bool array}}."""
+    """Runs whose task 2 did not converge, and the smallest generation one of them
+    stopped at (the horizon tau): table is {control: {'g2': generations, 'censored':
+    bool array}}."""
     capped = [t['g2'][t['censored']] for t in table.values()]
-    return sum(map(len, capped)), int(max(g.max(initial=0) for g in capped))
+    n = sum(map(len, capped))
+    return n, int(min(g.min() for g in capped if len(g))) if n else 0
 
 
 # ---------------------------------------------------------------------------
-# Paired tests.
+# Exact permutation tests of integer data (generations are whole numbers).
+
+def integers(x):
+    x = np.asarray(x, float)
+    if not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
+        raise ValueError('exact permutation tests need whole numbers')
+    return x.astype(np.int64)
+
+
+def sign_flip_p(differences):
+    """Exact two-sided p of a paired permutation test: under H0 a seed's two runs are
+    exchangeable, so each paired difference d_i keeps or flips its sign with probability
+    1/2, independently: p = P(|sum s_i d_i| >= |sum d_i|) over all 2^n sign vectors.
+    Swapping a pair's runs leaves sum(control) + sum(pathnet) unchanged, so the test of
+    the mean difference is also the test of mean(control) / mean(pathnet) = 1. The
+    2^n vectors are counted by the distribution of the sum of the |d_i| kept positive
+    (a product of n two-point distributions, built by shift-and-add), exact at any n."""
+    d = np.abs(integers(differences))
+    total = int(d.sum())
+    dist = np.zeros(total + 1)
+    dist[0], top = 1.0, 0
+    for k in d:
+        if k:
+            dist[k:top + k + 1] += dist[:top + 1].copy()
+            dist /= 2
+            top += k
+    observed = abs(int(np.sum(integers(differences))))
+    flipped = np.abs(2 * np.arange(total + 1) - total)   # |sum s_i d_i| for each sum kept
+    return float(min(1.0, dist[flipped >= observed].sum()))
+
+
+def two_sample_p(a, b):
+    """Exact two-sided p of the permutation test of mean(a) - mean(b) for two unpaired
+    samples: over all C(n_a + n_b, n_a) splits of the pooled values, the share whose
+    |difference of means| is at least the observed one. The splits are counted by the
+    sum of the first sample (the difference is linear in it), by dynamic programming."""
+    a, b = integers(a), integers(b)
+    pooled = np.concatenate([a, b])
+    values, n = pooled - pooled.min(), len(a)
+    total = int(values.sum())
+    ways = np.zeros((n + 1, total + 1))
+    ways[0, 0] = 1.0
+    for i, v in enumerate(values):
+        for k in range(min(i + 1, n), 0, -1):   # k descending: each value used once
+            ways[k, v:] += ways[k - 1, :total + 1 - v]
+    dist = ways[n] / ways[n].sum()
+    centre = n * total / len(values)
+    observed = abs(values[:n].sum() - centre)
+    return float(min(1.0, dist[np.abs(np.arange(total + 1) - centre) >= observed - 1e-9].sum()))
+
+
+def ks_2samp(a, b):
+    """The Kolmogorov-Smirnov distance of two samples and its exact two-sided p (SciPy)."""
+    r = scipy.stats.ks_2samp(np.asarray(a, float), np.asarray(b, float), method='exact')
+    return float(r.statistic), float(r.pvalue)
+
+
+# ---------------------------------------------------------------------------
+# Paired comparisons.
+
+def ratio_of_means(control, pathnet, axis=-1):
+    return np.mean(control, axis=axis) / np.mean(pathnet, axis=axis)
+
+
+def difference_of_means(control, pathnet, axis=-1):
+    return np.mean(control, axis=axis) - np.mean(pathnet, axis=axis)
+
 
 def bootstrap(control, pathnet, resamples, seed):
-    """The paired bootstrap of mean(control)/mean(pathnet): seeds are resampled as pairs
-    (a seed's two runs share task 1, so they are not independent, and keeping them together
-    removes the seed-to-seed variation). Returns a dict: the ratio and the mean paired
-    difference, each with a 95% percentile CI, and p, the two-sided bootstrap p-value of
-    ratio = 1: twice the smaller tail of the resampled ratios at 1, counted as
-    (k + 1) / (resamples + 1), so never 0 (at least 2 / (resamples + 1)). p < 0.05 exactly
-    when the 95% percentile interval excludes 1, up to the interpolation of percentiles."""
+    """The paired bootstrap (SciPy, percentile intervals; seeds resampled as pairs: a
+    seed's two runs share task 1) of mean(control)/mean(pathnet) and of the mean paired
+    difference, each with its 95% CI (NaN from fewer than 2 pairs), and p, the exact
+    sign-flip p of ratio = 1 (sign_flip_p): the decision does not depend on the
+    resampling seed, the intervals do, slightly."""
     control, pathnet = np.asarray(control, float), np.asarray(pathnet, float)
-    idx = np.random.default_rng(seed).integers(0, len(control), size=(resamples, len(control)))
-    ratios = control[idx].mean(axis=1) / pathnet[idx].mean(axis=1)
-    diffs = (control - pathnet)[idx].mean(axis=1)
-    tails = min(np.sum(ratios <= 1), np.sum(ratios >= 1)) + 1
-    return {'ratio': control.mean() / pathnet.mean(), 'ci': np.percentile(ratios, [2.5, 97.5]),
-            'diff': (control - pathnet).mean(), 'diff_ci': np.percentile(diffs, [2.5, 97.5]),
-            'p': min(1.0, 2 * tails / (resamples + 1))}
+    out = {'ratio': ratio_of_means(control, pathnet),
+           'diff': difference_of_means(control, pathnet),
+           'p': sign_flip_p(control - pathnet)}
+    for name, statistic in (('ci', ratio_of_means), ('diff_ci', difference_of_means)):
+        if len(control) < 2:
+            out[name] = np.array([np.nan, np.nan])
+            continue
+        out[name] = np.array(scipy.stats.bootstrap(
+            (control, pathnet), statistic, paired=True, vectorized=True,
+            n_resamples=resamples, method='percentile', random_state=seed).confidence_interval)
+    return out
 
 
 def bootstrap_ratio(control, pathnet, resamples, seed):
@@ -110,48 +202,37 @@ def bootstrap_ratio(control, pathnet, resamples, seed):
     return b['ratio'], b['ci'], b['diff'], b['diff_ci']
 
 
-def binomial_two_sided(k, n):
-    """Exact two-sided p-value of k successes in n trials at probability 1/2 (the
-    distribution is symmetric: twice the smaller tail, at most 1)."""
-    if n == 0:
-        return 1.0
-    tail = sum(comb(n, i) for i in range(min(k, n - k) + 1))
-    return float(min(Fraction(1), Fraction(2 * tail, 2 ** n)))
+def sign_test(control, pathnet):
+    """Which run of each pair reached the level first, on generations restricted at tau
+    (both at tau: neither is known to be first, a tie). Ties are dropped. Returns (control
+    first, pathnet first, ties, SciPy's exact two-sided binomial p over the untied)."""
+    c, p = np.asarray(control, float), np.asarray(pathnet, float)
+    first, second = int(np.sum(c < p)), int(np.sum(p < c))
+    n = first + second
+    return (first, second, len(c) - n,
+            float(scipy.stats.binomtest(first, n).pvalue) if n else 1.0)
 
 
-def sign_test(control, pathnet, control_censored, pathnet_censored):
-    """Which run of each pair reached the level first. A censored run never reached it
-    (whatever its generations), so it loses to a run that did; a pair where both are
-    censored, or both took as many generations, is a tie and is dropped. Returns (control
-    first, pathnet first, ties, exact two-sided binomial p over the untied pairs)."""
-    control_first = pathnet_first = ties = 0
-    for c, p, cc, pc in zip(control, pathnet, control_censored, pathnet_censored):
-        if cc and pc or (not cc and not pc and c == p):
-            ties += 1
-        elif pc or (not cc and c < p):
-            control_first += 1
-        else:
-            pathnet_first += 1
-    return (control_first, pathnet_first, ties,
-            binomial_two_sided(control_first, control_first + pathnet_first))
-
-
-def compare(control, pathnet, control_censored, pathnet_censored, cap, resamples, seed):
-    """Control against PathNet on paired runs (generations at the cap, censored flags):
-    bootstrap()'s ratio of (restricted) means, CI and p; the restricted means, the censored
-    runs of each side, and the sign test."""
-    out = bootstrap(control, pathnet, resamples, seed)
-    out.update(n=len(control), means=(restricted_mean(control, cap),
-                                      restricted_mean(pathnet, cap)),
+def compare(control, pathnet, control_censored, pathnet_censored, tau, resamples, seed):
+    """Control against PathNet on paired runs (generations, censored flags) restricted at
+    tau (None: no run censored): bootstrap()'s ratio of restricted means, CIs and exact
+    p; the restricted means; the censored and truncated runs of each side; tau; the sign
+    test."""
+    c, p = restrict(control, tau), restrict(pathnet, tau)
+    out = bootstrap(c, p, resamples, seed)
+    out.update(n=len(c), means=(float(c.mean()), float(p.mean())), tau=tau,
                censored=(int(np.sum(control_censored)), int(np.sum(pathnet_censored))),
-               sign=sign_test(control, pathnet, control_censored, pathnet_censored))
+               truncated=(truncated(control, control_censored, tau),
+                          truncated(pathnet, pathnet_censored, tau)),
+               sign=sign_test(c, p))
     return out
 
 
 def holm(pvalues, alpha=0.05):
-    """Holm's step-down procedure over a family of tests: with the p-values sorted,
-    p_(1) <= ... <= p_(m), reject while p_(i) <= alpha / (m - i + 1) and stop at the first
-    that is not. Returns (rejected, Holm-adjusted p-values), both in the order given."""
+    """Holm's step-down procedure over a family of tests (SciPy has none): with the
+    p-values sorted, p_(1) <= ... <= p_(m), reject while p_(i) <= alpha / (m - i + 1) and
+    stop at the first that is not. Returns (rejected, Holm-adjusted p-values), both in the
+    order given."""
     p = np.asarray(pvalues, float)
     m = len(p)
     order = np.argsort(p, kind='stable')
@@ -208,31 +289,3 @@ def chance_p_value(overlaps, dist):
     observed = int(np.sum(overlaps))
     return (min(1.0, float(total[:observed + 1].sum())),
             min(1.0, float(total[observed:].sum())))
-
-
-# ---------------------------------------------------------------------------
-# Two samples that are not paired (e.g. the same seeds on two builds, whose rows
-# differ): do they come from one distribution?
-
-def permutation_test(a, b, statistic, resamples, seed):
-    """Two-sided p-value of statistic(a, b) under exchangeability of the pooled values:
-    (1 + #{|T*| >= |T|}) / (1 + resamples)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    pooled, observed = np.concatenate([a, b]), abs(statistic(a, b))
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for _ in range(resamples):
-        p = rng.permutation(pooled)
-        hits += abs(statistic(p[:len(a)], p[len(a):])) >= observed - 1e-12
-    return (hits + 1) / (resamples + 1)
-
-
-def mean_difference(a, b):
-    return np.mean(a) - np.mean(b)
-
-
-def ks_distance(a, b):
-    """The largest gap between the two empirical distribution functions."""
-    grid = np.union1d(a, b)
-    cdf = [np.searchsorted(np.sort(x), grid, side='right') / len(x) for x in (a, b)]
-    return float(np.max(np.abs(cdf[0] - cdf[1])))

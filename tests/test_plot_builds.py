@@ -26,22 +26,20 @@ def write(path, g1, g2, tf='2.21.0', controls=('pathnet',), paths=None, first=0)
     return str(path)
 
 
-def test_ks_distance_by_hand():
-    assert stats.ks_distance([1, 2, 3], [1, 2, 3]) == 0
-    assert stats.ks_distance([1, 2], [3, 4]) == 1
-    assert stats.ks_distance([1, 2, 3, 4], [3, 4, 5, 6]) == pytest.approx(0.5)
-    assert stats.ks_distance([3, 4], [1, 2]) == 1            # either side may be ahead
+def test_ks_is_scipys_exact_test():
+    assert stats.ks_2samp([1, 2, 3], [1, 2, 3]) == (0, 1)
+    assert stats.ks_2samp([1, 2, 3, 4], [3, 4, 5, 6])[0] == pytest.approx(0.5)
+    d, p = stats.ks_2samp([3, 4, 5], [1, 2, 0])
+    assert d == 1 and p == pytest.approx(0.1)      # 2 of C(6, 3) = 20 splits as extreme
 
 
-def test_permutation_test_finds_a_shift_and_not_noise():
+def test_two_sample_p_finds_a_shift_and_not_noise():
     rng = np.random.default_rng(0)
-    a, b = rng.normal(100, 10, 40), rng.normal(100, 10, 40)
-    assert stats.permutation_test(a, b, stats.mean_difference, 2000, 1) > 0.05
-    assert stats.permutation_test(a, b + 15, stats.mean_difference, 2000, 1) < 0.001
-    # two-sided: the same p whichever sample comes first
-    assert stats.permutation_test(b + 15, a, stats.mean_difference, 2000, 1) < 0.001
-    # a constant difference of 0 between identical samples: every permutation ties
-    assert stats.permutation_test(a, a, stats.mean_difference, 200, 1) == 1
+    a, b = rng.normal(100, 10, 40).round(), rng.normal(100, 10, 40).round()
+    assert stats.two_sample_p(a, b) > 0.05
+    assert stats.two_sample_p(a, b + 15) < 0.001
+    assert stats.two_sample_p(b + 15, a) == pytest.approx(stats.two_sample_p(a, b + 15))
+    assert stats.two_sample_p(a, a) == pytest.approx(1)
 
 
 def test_the_table_compares_each_control_and_task(tmp_path, capsys):
@@ -51,9 +49,12 @@ def test_the_table_compares_each_control_and_task(tmp_path, capsys):
     later = g2 + np.where(np.arange(30) < 2, 0, 40)   # seeds 0 and 1 as on build a
     b = write(tmp_path / 'b.csv', g1, later, controls=('pathnet', 'scratch'),
               paths={0: '4|5|6'})                      # ... but seed 0 took another path
-    assert plot_builds.main([a, b, '-o', str(tmp_path / 'b.png'), '--resamples', '500']) == 0
+    assert plot_builds.main([a, b, '-o', str(tmp_path / 'b.png')]) == 0
     out = capsys.readouterr().out.splitlines()
+    assert 'Holm over all 8 tests of this table' in out[0]
     header, lines = out[1], out[2:6]
+    stars = [l.count('*') for l in lines]
+    lines = [l.replace('*', ' ') for l in lines]
     assert 'TF 2.16.1, NumPy 2.4.6' in header and 'TF 2.21.0, NumPy 2.4.6' in header
     assert [l.split()[:2] for l in lines] == [['pathnet', 'task1'], ['pathnet', 'task2'],
                                               ['scratch', 'task1'], ['scratch', 'task2']]
@@ -62,6 +63,7 @@ def test_the_table_compares_each_control_and_task(tmp_path, capsys):
     assert float(task1[-4]) == 0 and float(task1[-3]) == 1    # task 1: the same generations
     assert float(task2[-4]) == pytest.approx(-40 * 28 / 30, abs=0.05)
     assert float(task2[-3]) < 0.01 and float(task2[-1]) < 0.01
+    assert stars == [0, 2, 0, 2]              # task 2: both tests significant after Holm
     assert (tmp_path / 'b.png').exists()
 
 

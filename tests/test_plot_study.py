@@ -65,12 +65,15 @@ def test_only_seeds_run_under_all_three_controls_are_paired(tmp_path):
     assert cell['ratios']['', 'scratch'][0] == pytest.approx(2.0)
 
 
-def test_a_level_never_reached_counts_at_the_cap_and_is_flagged(tmp_path):
+def test_a_level_not_reached_is_censored_at_the_tasks_end_not_at_the_cap(tmp_path):
+    # pathnet's seed 0 stopped at its threshold after 100 generations without reaching
+    # 0.95: censored at 100 (not at the cap, 1000), the row's horizon tau.
     g2 = {c: [100, 100] for c in ('pathnet', 'scratch', 'finetune')}
     gen95 = {'pathnet': ['', 10], 'scratch': [10, 10], 'finetune': [10, 10]}
     cell = plot_study.cell(write_cell(tmp_path / 'c.csv', g2, gen95), 200)
     ratio, _, censored = cell['ratios']['0.95', 'scratch']
-    assert censored == 1 and ratio == pytest.approx(20 / (1000 + 10) * 1)
+    assert censored == 1 and ratio == pytest.approx(20 / (100 + 10))
+    assert cell['tau', '0.95'] == 100 and cell['tau', ''] is None
 
 
 def test_a_cell_without_three_paired_controls_is_one_line_error(tmp_path, capsys):
@@ -84,7 +87,7 @@ def test_a_cell_without_three_paired_controls_is_one_line_error(tmp_path, capsys
 # ---------------------------------------------------------------------------
 # Censoring, Holm, other controls and levels, the figure (issue 18).
 
-def write_runs(path, runs, extra=(), settings='--tournament=shared'):
+def write_runs(path, runs, extra=(), settings='--tournament=shared', measured=None):
     """A log of the given runs: dicts of control, seed, g2 and optionally converged (c2),
     gen95, gen98 and any column of extra ('' = never reached)."""
     columns = list(COLUMNS) + [c for c in extra if c not in COLUMNS]
@@ -104,7 +107,7 @@ def write_runs(path, runs, extra=(), settings='--tournament=shared'):
                         'task2_gen_0.95': run.get('gen95', 5),
                         'task2_gen_0.98': run.get('gen98', 9)})
             row.update({c: run[c] for c in extra if c in run})
-            if extra:      # the run measured validation
+            if measured if measured is not None else extra:   # the run measured validation
                 row['task2_val_accuracy'] = '0.9500'
             w.writerow([row[c] for c in columns])
     return str(path)
@@ -112,16 +115,17 @@ def write_runs(path, runs, extra=(), settings='--tournament=shared'):
 
 def test_censored_pairs_get_the_sign_test_and_restricted_means_at_the_logs_cap(tmp_path,
                                                                              capsys):
-    # The cap is the settings' --max_steps (300); a run that never converged counts there,
-    # also one that diverged early (seed 5 of scratch: 37 generations, not converged).
+    # The cap is the settings' --max_steps (300); a run that never converged is censored
+    # at its end (the cap), one that diverged early (seed 5 of scratch: 37 generations)
+    # never reaches it: censored at the cap too, not at 37.
     pathnet = [(100, 1), (300, 0), (300, 0), (120, 1), (80, 1), (90, 1)]
     scratch = [(300, 0), (300, 0), (200, 1), (120, 1), (60, 1), (37, 0)]
-    runs = [dict(control=c, seed=s, g2=g, c2=ok) for c, gs in (('pathnet', pathnet),
-                                                                 ('scratch', scratch))
+    runs = [dict(control=c, seed=s, g2=g, c2=ok, task2_diverged=int(g == 37))
+            for c, gs in (('pathnet', pathnet), ('scratch', scratch))
             for s, (g, ok) in enumerate(gs)]
     runs += [dict(control='finetune', seed=s, g2=50) for s in range(6)]
-    log = write_runs(tmp_path / 'capped.csv', runs,
-                     settings='--max_steps=300 --tournament=shared')
+    log = write_runs(tmp_path / 'capped.csv', runs, ('task2_diverged',),
+                     settings='--max_steps=300 --tournament=shared', measured=False)
     cell = plot_study.cell(log, 500)
     t = cell['tests']['', 'scratch']
     assert cell['cap'] == 300 and t['censored'] == (3, 2)
@@ -132,16 +136,17 @@ def test_censored_pairs_get_the_sign_test_and_restricted_means_at_the_logs_cap(t
     assert cell['ratios']['', 'scratch'][2] == 5
     assert plot_study.main([log, '-o', str(tmp_path / 's.png'), '--bootstrap', '500']) == 0
     out = capsys.readouterr().out
-    assert ('c: threshold scratch/pathnet: censored at the cap of 300: scratch 3, pathnet 2 of 6; '
-            'restricted means (RMST) at the cap: scratch 213.3, pathnet 165.0 (not a bound: '
-            'both sides are censored)') in out
+    assert ('c: threshold scratch/pathnet: not reached by the end of the task (censored there): '
+            'scratch 3, pathnet 2 of 6; restricted means at tau = 300: scratch 213.3, pathnet '
+            '165.0 (not a bound: tau cuts short both sides)') in out
     assert ('sign test (who reached it first): control first 2, pathnet first 2, ties 2, '
             'p=1') in out
-    assert ('c: threshold finetune/pathnet: censored at the cap of 300: finetune 0, pathnet 2 '
-            'of 6; restricted means (RMST) at the cap: finetune 50.0, pathnet 165.0 (an upper '
-            'bound on the uncapped ratio: only pathnet is censored)') in out
+    assert ('c: threshold finetune/pathnet: not reached by the end of the task (censored '
+            'there): finetune 0, pathnet 2 of 6; restricted means at tau = 300: finetune 50.0, '
+            'pathnet 165.0 (an upper bound on the unrestricted ratio: tau cuts short only '
+            'pathnet)') in out
     assert 'c: 0.95' not in out                       # nothing censored at 0.95
-    assert 'with censored runs on both sides, not a bound' in out and 'then a bound' not in out
+    assert 'cN@T: N runs of the comparison' in out
 
 
 def test_holm_runs_over_the_whole_table():
@@ -158,20 +163,20 @@ def test_holm_runs_over_the_whole_table():
     assert cells[0]['tests']['', 'scratch']['p_holm'] == pytest.approx(0.04)
 
 
-def test_a_ci_excluding_1_is_starred_only_if_holm_rejects_it(tmp_path, capsys):
-    n = 6
-    g2 = {'pathnet': [100] * n, 'scratch': [200] * n, 'finetune': [100] * n}
-    log = write_cell(tmp_path / 'c.csv', g2, {c: [10] * n for c in g2})
-    # 60 resamples: p is at least 2/61 = 0.033 > 0.05/6: no test can pass Holm.
-    assert plot_study.main([log, '-o', str(tmp_path / 'a.png'), '--bootstrap', '60']) == 0
-    out = capsys.readouterr().out
-    assert '2.00 [2.00, 2.00] p=0.033' in out and '*' not in out.replace('* =', '')
-    assert "over all 6 ratio tests of this table" in out
-    assert "above Holm's smallest threshold 0.0083, so nothing can pass it" in out
-    assert plot_study.main([log, '-o', str(tmp_path / 'b.png'), '--bootstrap', '999']) == 0
-    out = capsys.readouterr().out
-    assert '2.00 [2.00, 2.00]* p=0.002' in out and '1.00 [1.00, 1.00] p=1' in out
-    assert 'nothing can pass' not in out
+@pytest.mark.parametrize('resamples', ['60', '999'])
+def test_a_ci_excluding_1_is_starred_only_if_holm_rejects_it(tmp_path, capsys, resamples):
+    # The exact sign-flip p of n equal differences is 2 / 2^n, whatever the resamples: 6
+    # seeds give 0.031 > 0.05/6, no star; 8 give 0.0078 <= 0.05/6, a star.
+    for n, star in ((6, ''), (8, '*')):
+        g2 = {'pathnet': [100] * n, 'scratch': [200] * n, 'finetune': [100] * n}
+        log = write_cell(tmp_path / ('c%d.csv' % n), g2, {c: [10] * n for c in g2})
+        assert plot_study.main([log, '-o', str(tmp_path / 'a.png'), '--bootstrap',
+                                resamples]) == 0
+        out = capsys.readouterr().out
+        assert '2.00 [2.00, 2.00]%s p=%.2g' % (star, 2 / 2 ** n) in out
+        assert out.count(']*') == (2 if star else 0)   # the threshold and 0.98
+        assert "over all 6 ratio tests of this table" in out
+        assert '1.00 [1.00, 1.00] p=1' in out
 
 
 def test_other_controls_and_validation_levels_are_reported(tmp_path, capsys):
@@ -190,8 +195,8 @@ def test_other_controls_and_validation_levels_are_reported(tmp_path, capsys):
     assert cell['levels'] == ('', '0.95', '0.98', 'val_0.85', 'val_0.90')
     assert cell['controls'] == ['scratch', 'finetune', 'pathnet_noreinit', 'finetune_reinit']
     assert cell['ratios']['val_0.90', 'scratch'][0] == pytest.approx(2)
-    # never reached: counted at the default cap of 1000, and censored
-    assert cell['ratios']['val_0.90', 'finetune'][0] == pytest.approx(1000 / 20)
+    # never reached: censored at the task's end (50), the row's horizon: 50 / 20
+    assert cell['ratios']['val_0.90', 'finetune'][0] == pytest.approx(50 / 20)
     assert cell['ratios']['val_0.90', 'finetune'][2] == 4
     assert cell['ratios']['', 'finetune_reinit'][0] == pytest.approx(3)
     assert cell['tests']['', 'finetune_reinit']['n'] == 3
@@ -200,7 +205,7 @@ def test_other_controls_and_validation_levels_are_reported(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'finetune_reinit/pathnet' in out and 'pathnet_noreinit/pathnet' in out
     assert 'val 0.90' in out and 'val 0.85' in out
-    assert '3.00 [3.00, 3.00] p=0.01 n=3' in out and 'fewer than 2 paired seeds' in out
+    assert '3.00 [3.00, 3.00] p=0.25 n=3' in out and 'fewer than 2 paired seeds' in out
     # 5 levels x 3 testable controls
     assert 'over all 15 ratio tests' in out
     # An old log (no validation columns, two controls) in the same table: no such levels.
@@ -214,7 +219,7 @@ def test_other_controls_and_validation_levels_are_reported(tmp_path, capsys):
 
 
 def test_the_figure_has_a_log_ratio_axis_censoring_and_generations(tmp_path):
-    n = 8
+    n = 10
     g2 = {'pathnet': [100] * n, 'scratch': [200] * n, 'finetune': [50] * n}
     gen95 = {'pathnet': [10] * n, 'scratch': [''] * 3 + [10] * (n - 3), 'finetune': [10] * n}
     cells = [plot_study.cell(write_cell(tmp_path / 'c.csv', g2, gen95), 2000)]
@@ -234,15 +239,15 @@ def test_the_figure_has_a_log_ratio_axis_censoring_and_generations(tmp_path):
     plt.close(plain.figure)
     assert '1000' in [t.get_text() for t in mean_ax.get_xticklabels()]
     texts = [t.get_text() for t in ratio_ax.texts]
-    assert 'c3' in texts and texts.count('*') == 4     # scratch @0.95: 3 censored runs
+    assert 'c3@200' in texts and texts.count('*') == 4   # scratch @0.95: 3 censored at 200
     hollow = [line for line in ratio_ax.lines if line.get_markerfacecolor() == 'white']
-    assert len(hollow) == 1 and hollow[0].get_xdata()[0] == pytest.approx(1000 * 3 / 8 / 10 +
-                                                                          50 / 80)
+    assert len(hollow) == 1 and hollow[0].get_xdata()[0] == pytest.approx(
+        (3 * 200 + 7 * 10) / 10 / 10)
     # The means: pathnet, scratch and finetune at each of 3 levels; scratch @0.95 hollow.
     points = [(line.get_xdata()[0], line.get_markerfacecolor() == 'white')
               for line in mean_ax.lines if line.get_marker() in 'Dos']
     assert (100, False) in points and (200, False) in points and (50, False) in points
-    assert len(points) == 9 and [p for p in points if p[1]] == [((3 * 1000 + 5 * 10) / 8, True)]
+    assert len(points) == 9 and [p for p in points if p[1]] == [((3 * 200 + 7 * 10) / 10, True)]
     plt.close(fig)
 
 

@@ -49,8 +49,9 @@ def test_known_ratio_is_exactly_two_with_a_collapsed_ci(tmp_path, capsys):
                     + [row(s, 'scratch', g2=200, acc1=0.6) for s in range(6)])
     out_png = tmp_path / 'figs' / 'transfer.png'
     out, _ = run(capsys, [log, '-o', str(out_png)])
-    assert ('scratch/pathnet: 2.00 over 6 paired seeds, 95% CI [2.00, 2.00]: '
-            'PathNet is FASTER (the CI excludes 1)') in out
+    # the decision: the exact sign-flip p of 6 equal differences, 2/2^6, Holm over 1 test
+    assert ('scratch/pathnet: 2.00 over 6 paired seeds, 95% CI [2.00, 2.00], exact p=0.031 '
+            '(Holm-adjusted 0.031): PathNet is FASTER') in out
     assert 'mean paired difference (scratch - pathnet): 100.0 generations, 95% CI [100.0, 100.0]' \
         in out
     assert 'finetune/pathnet: could not be made: no finetune runs' in out
@@ -115,17 +116,18 @@ def test_other_settings_are_excluded_and_can_be_chosen(tmp_path, capsys):
     assert "'': 8 rows, '--learning_rate=0.0001': 7 rows" in err
 
 
-def test_censored_run_is_counted_at_the_cap_and_reported(tmp_path, capsys):
+def test_censored_run_is_counted_at_its_end_and_reported(tmp_path, capsys):
     log = write_log(tmp_path / 'a.csv', [row(s, 'pathnet', g2=100) for s in range(4)]
                     + [row(s, 'scratch', g2=200) for s in range(3)]
                     + [row(3, 'scratch', g2=1000, c2=0)])
     out_png = tmp_path / 'x.png'
     out, _ = run(capsys, [log, '-o', str(out_png)])
     assert 'scratch      4        3/4  400.0' in out
-    assert ('not converged (censored): pathnet 0, scratch 1; counted at the cap of 1000 '
-            'generations, so the means are lower bounds') in out
+    assert ('not converged (censored at their last generation): pathnet 0, scratch 1; the '
+            'smallest is 1000 generations (tau), so the means above are lower bounds') in out
     assert 'scratch/pathnet: 4.00 over 4 paired seeds' in out
-    assert 'censored among these: scratch 1, pathnet 0: the ratio is a lower bound' in out
+    assert ('censored among these: scratch 1, pathnet 0; means restricted at tau = 1000: the '
+            'ratio is a lower bound') in out
     assert is_png(out_png)
 
 
@@ -196,10 +198,12 @@ def test_nothing_converged_is_drawn_at_the_cap_and_said(tmp_path, capsys):
                                          for s in range(3) for c in ('pathnet', 'scratch')])
     out, _ = run(capsys, [log, '-o', str(tmp_path / 'x.png')])
     assert 'pathnet      3        0/3  1000.0' in out
-    assert ('not converged (censored): pathnet 3, scratch 3; counted at the cap of 1000 '
-            'generations, so the means are lower bounds') in out
-    assert 'censored among these: scratch 3, pathnet 3: the ratio is not a bound on the uncapped ratio (both sides censored)' in out
+    assert ('not converged (censored at their last generation): pathnet 3, scratch 3; the '
+            'smallest is 1000 generations (tau), so the means above are lower bounds') in out
+    assert ('censored among these: scratch 3, pathnet 3; means restricted at tau = 1000: the '
+            'ratio is not a bound on the unrestricted ratio (tau cuts short both sides)') in out
     table, _, _ = plot_transfer.select(plot_transfer.read_rows([log]), '')
     title = plot_transfer.plot(table, '').axes[0].get_title()
-    assert '6 run(s) not converged, counted at the cap of 1000: means are lower bounds' in title
+    assert ('6 run(s) not converged, censored at their last generation (smallest 1000): '
+            'means are lower bounds') in title
     assert is_png(tmp_path / 'x.png')

@@ -74,3 +74,76 @@ def test_a_folder_of_logs_is_read(main, tmp_path, capsys):
     assert '/jobs/log-1.csv line 41; %s/jobs/log-2.csv line 2)' % tmp_path in err
     assert (tmp_path / 'f.png').exists()
     assert main is plot_paths.main or 'from 3 log(s)' in out or '; 3 log(s);' in out, out
+
+
+# ---------------------------------------------------------------------------
+# Censoring of a level not reached, and decisions that no resampling seed changes.
+
+def test_a_level_not_reached_is_censored_at_the_tasks_end_not_at_the_cap():
+    row = {'task2_generations': 150, 'task2_converged': 1, 'task2_val_gen_0.90': '',
+           'task2_gen_0.95': '40', 'task2_diverged': 0, 'where': 'x'}
+    assert plots.generations(row, 2, 'val_0.90', 1000) == (150, True)    # not (1000, True)
+    assert plots.generations(row, 2, '0.95', 1000) == (40, False)
+    assert plots.generations(row, 2, 'threshold', 1000) == (150, False)
+    diverged = dict(row, task2_generations=37, task2_converged=0, task2_diverged=1)
+    assert plots.generations(diverged, 2, 'val_0.90', 1000) == (1000, True)   # never
+    assert plots.horizon([(150, True), (30, False)], [(400, False), (200, True)]) == 150
+
+
+LOGS = os.path.join(REPO, 'results')
+
+
+def decisions(text):
+    """The significance marks of a table, line by line: each line with its entries' p
+    and stars, CI digits dropped (they are resampled)."""
+    import re
+    return [' '.join(re.sub(r'\[[-0-9., ]+\]|seed \d+', '', line).split())
+            for line in text.splitlines()
+            if '*' in line or 'p=' in line or 'summary' in line or '/' in line]
+
+
+def matrix_table(seed):
+    from analysis import plot_matrix
+    cells = [c for name, paths in plot_matrix.protocols(
+        [os.path.join(LOGS, 'transfer', p) for p in ('restore_adam', 'shared_sgd')]).items()
+        for c in plot_matrix.read_protocol(name, paths, 'auto', 200, seed)]
+    return plot_matrix.table(cells, 200)
+
+
+def study_table(seed):
+    from analysis import plot_study
+    study = os.path.join(LOGS, 'study')
+    cells = [plot_study.cell(os.path.join(study, f), 200, seed)
+             for f in sorted(os.listdir(study)) if f.endswith('.csv') and f != 'pilot_sgd_rate.csv']
+    cells += [plot_study.cell(os.path.join(LOGS, 'transfer', p, '5v6-5v6.csv'), 200, seed)
+              for p in ('restore_adam', 'shared_sgd')]
+    cells += [plot_study.cell(os.path.join(LOGS, 'transfer', 'controls_restore_adam.csv'),
+                              200, seed)]
+    return plot_study.table(cells, 200) + plot_study.factorial(cells, 200, seed)
+
+
+def transfer_table(seed):
+    table, dup, skipped = plot_transfer.select(plot_transfer.read_rows(
+        [os.path.join(LOGS, 'reference', 'binary_mnist_pathnet.csv')]), '')
+    return plot_transfer.summary(table, '', 1, dup, skipped, 200, seed)
+
+
+@pytest.mark.parametrize('table', [matrix_table, study_table, transfer_table])
+def test_every_tables_decisions_are_the_same_under_10_resampling_seeds(table):
+    """The committed logs' tables (the transfer matrix, where the bootstrap's decisions
+    used to flip with its seed; the protocol study's cells, the positive control and the
+    five controls with their 2x2; plot_transfer's verdicts) under 10 seeds."""
+    first = decisions(table(0))
+    assert any('*' in line or 'SLOWER' in line for line in first)
+    for seed in range(1, 10):
+        assert decisions(table(seed)) == first, seed
+
+
+def test_the_builds_table_has_no_resampling_at_all(tmp_path, capsys):
+    from analysis import plot_builds
+    logs = [os.path.join(LOGS, 'cross-build', f) for f in ('tf2.16.1.csv', 'tf2.21.0.csv')]
+    outs = []
+    for _ in range(2):
+        assert plot_builds.main(logs + ['-o', str(tmp_path / 'b.png')]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and 'exact two-sided p-values' in outs[0]

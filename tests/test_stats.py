@@ -7,6 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import scipy
+import scipy.stats
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -14,10 +16,15 @@ sys.path.insert(0, REPO)
 from analysis import stats  # noqa: E402
 
 
+SCIPY = tuple(int(x) for x in scipy.__version__.split('.')[:2])
+NEEDS_SCIPY_1_8 = pytest.mark.skipif(SCIPY < (1, 8), reason='scipy.stats.permutation_test '
+                                     'is SciPy 1.8+ (Python 3.7 gets 1.7)')
+
+
 def test_imports_neither_matplotlib_nor_tensorflow():
     code = ('import sys; from analysis import stats; '
             'print(sorted(m for m in sys.modules if m.split(".")[0] in '
-            '("matplotlib", "tensorflow", "scipy")))')
+            '("matplotlib", "tensorflow")))')
     done = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
@@ -86,20 +93,25 @@ def test_paired_takes_the_seeds_of_both_in_order():
 # ---------------------------------------------------------------------------
 # Censoring.
 
-def test_a_level_never_reached_counts_at_the_cap():
-    assert stats.at_cap(120, True, 1000) == (120, False)
-    assert stats.at_cap('87', True, 1000) == (87, False)
-    assert stats.at_cap(1000, False, 1000) == (1000, True)
-    assert stats.at_cap(37, False, 1000) == (1000, True)    # diverged at 37: never reached
-    assert stats.at_cap('', False, 500) == (500, True)
+def test_a_level_not_reached_is_censored_at_the_tasks_end_not_at_the_cap():
+    assert stats.censor(120, True, 300) == (120, False)
+    assert stats.censor('87', True, 300) == (87, False)
+    assert stats.censor(0, False, 150) == (150, True)      # stopped at its threshold, 150
+    assert stats.censor('', False, '1000') == (1000, True)
 
 
-def test_restricted_mean_is_the_mean_of_min_generations_cap():
-    assert stats.restricted_mean([100, 300, 1000], 1000) == pytest.approx(1400 / 3)
-    assert stats.restricted_mean([100, 300, 1200], 1000) == pytest.approx(1400 / 3)
+def test_the_horizon_is_the_earliest_censoring_and_every_run_is_known_below_it():
+    g, censored = [40, 150, 300, 120], [False, True, False, True]
+    assert stats.horizon(g, censored) == 120
+    assert stats.horizon([40, 300], [False, False]) is None
+    assert list(stats.restrict(g, 120)) == [40, 120, 120, 120]
+    assert list(stats.restrict(g, None)) == g
+    assert stats.restricted_mean(g, 120) == pytest.approx(400 / 4)
+    # cut short: the censored runs, and 300 (reached after tau)
+    assert stats.truncated(g, censored, 120) == 3 and stats.truncated(g, censored, None) == 2
 
 
-def test_ratio_bound_says_which_side_is_censored():
+def test_ratio_bound_says_which_side_is_cut_short():
     assert stats.ratio_bound(3, 0) == 'lower'      # the control's mean is too small
     assert stats.ratio_bound(0, 2) == 'upper'      # pathnet's is
     assert stats.ratio_bound(3, 2) is None and stats.ratio_bound(0, 0) is None
@@ -108,36 +120,97 @@ def test_ratio_bound_says_which_side_is_censored():
 def test_censored_count():
     table = {'pathnet': {'g2': np.array([100., 1000.]), 'censored': np.array([False, True])},
              'scratch': {'g2': np.array([500., 800.]), 'censored': np.array([True, True])}}
-    assert stats.censored_count(table) == (3, 1000)
+    assert stats.censored_count(table) == (3, 500)
     none = {'pathnet': {'g2': np.array([100.]), 'censored': np.array([False])}}
     assert stats.censored_count(none) == (0, 0)
 
 
+def test_compare_restricts_both_sides_at_tau():
+    # pathnet's run 2 stopped at its threshold (150) before reaching the level: censored
+    # there, so tau = 150 and the control's 400 counts as 150, not pathnet's as the cap.
+    t = stats.compare([10, 400, 20, 30], [12, 150, 25, 30], [False, False, False, False],
+                      [False, True, False, False], 150, 200, 0)
+    assert t['tau'] == 150 and t['censored'] == (0, 1) and t['truncated'] == (1, 1)
+    assert t['means'] == pytest.approx(((10 + 150 + 20 + 30) / 4, (12 + 150 + 25 + 30) / 4))
+    assert t['sign'] == (2, 0, 2, 0.5)             # both at tau: a tie, as equal ones
+
+
 # ---------------------------------------------------------------------------
-# The paired bootstrap and its p-value.
+# Exact tests.
+
+def brute_sign_flip(d):
+    d = np.asarray(d, float)
+    flips = np.array(list(itertools.product([1, -1], repeat=len(d))))
+    return np.mean(np.abs(flips @ d) >= abs(d.sum()) - 1e-9)
+
+
+@pytest.mark.parametrize('d', [[3, -1, 4, 0, -5, 9, 2], [5] * 6, [0, 0], [7, -7],
+                               [120, -30, 45, 3, 0, 88, -2, 61, 14]])
+def test_sign_flip_p_is_the_exact_enumeration(d):
+    assert stats.sign_flip_p(d) == pytest.approx(brute_sign_flip(d), abs=1e-12)
+
+
+@NEEDS_SCIPY_1_8
+def test_sign_flip_p_agrees_with_scipys_exact_paired_permutation_test():
+    rng = np.random.default_rng(5)
+    c, p = rng.integers(50, 250, 12), rng.integers(50, 250, 12)
+    ref = scipy.stats.permutation_test((c, p), lambda x, y: np.mean(x - y), vectorized=False,
+                                       permutation_type='samples', n_resamples=np.inf)
+    assert stats.sign_flip_p(c - p) == pytest.approx(ref.pvalue, abs=1e-12)
+
+
+def test_sign_flip_p_is_fast_and_exact_at_50_seeds():
+    d = np.full(50, 3)
+    assert stats.sign_flip_p(d) == pytest.approx(2 / 2 ** 50, rel=1e-9)
+    d = np.random.default_rng(2).integers(-300, 300, 50)
+    assert 0 < stats.sign_flip_p(d) <= 1
+    assert stats.sign_flip_p(d) == pytest.approx(stats.sign_flip_p(-d))
+    with pytest.raises(ValueError):
+        stats.sign_flip_p([1.5, 2])
+
+
+def test_two_sample_p_is_the_exact_enumeration():
+    a, b = [3, 5, 9, 9], [1, 2, 2, 7, 8]
+    pool, hits = np.array(a + b), []
+    for idx in itertools.combinations(range(9), 4):
+        m = np.isin(np.arange(9), idx)
+        hits.append(abs(pool[m].mean() - pool[~m].mean()) >= abs(np.mean(a) - np.mean(b)) - 1e-9)
+    assert stats.two_sample_p(a, b) == pytest.approx(np.mean(hits), abs=1e-12)
+
+
+@NEEDS_SCIPY_1_8
+def test_two_sample_p_agrees_with_scipys_exact_permutation_test():
+    rng = np.random.default_rng(6)
+    a, b = rng.integers(0, 30, 7), rng.integers(5, 40, 6)
+    # |difference| >= observed (SciPy's 'two-sided' doubles the smaller tail instead)
+    ref = scipy.stats.permutation_test((a, b), lambda x, y: abs(np.mean(x) - np.mean(y)),
+                                       vectorized=False, n_resamples=np.inf,
+                                       alternative='greater')
+    assert stats.two_sample_p(a, b) == pytest.approx(ref.pvalue, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# The paired bootstrap (intervals) and the decisions (exact, seed-free).
 
 def test_bootstrap_of_constant_data_is_exact():
     b = stats.bootstrap(np.full(8, 150.0), np.full(8, 100.0), 999, 0)
     assert b['ratio'] == 1.5 and list(b['ci']) == [1.5, 1.5]
     assert b['diff'] == 50 and list(b['diff_ci']) == [50, 50]
-    assert b['p'] == pytest.approx(2 / 1000)          # no resample at 1: the floor
+    assert b['p'] == pytest.approx(2 / 2 ** 8)          # exact: all 8 flips alike
     same = stats.bootstrap(np.full(8, 100.0), np.full(8, 100.0), 999, 0)
     assert same['ratio'] == 1 and same['p'] == 1
 
 
-def test_bootstrap_p_is_two_sided_and_agrees_with_the_ci():
+def test_a_decision_does_not_change_with_the_resampling_seed():
     rng = np.random.default_rng(3)
-    pathnet = rng.uniform(50, 150, 30).round()
-    for effect in (0.9, 0.95, 1.0, 1.05, 1.1, 1.3):
-        control = (effect * pathnet * rng.uniform(0.7, 1.3, 30)).round()
-        b = stats.bootstrap(control, pathnet, 4000, 1)
-        back = stats.bootstrap(pathnet, control, 4000, 1)   # the same resamples, upside down
-        assert b['p'] == pytest.approx(back['p'])
-        assert (b['ci'][0] > 1 or b['ci'][1] < 1) == (b['p'] < 0.05), (effect, b)
-    # By hand: ratios of 4 resamples of 2 pairs: (a, a), (a, b), (b, a), (b, b).
-    b = stats.bootstrap(np.array([300.0, 50.0]), np.array([100.0, 100.0]), 2000, 0)
-    below = 0.25 * 2000   # only the (b, b) resample has a ratio (0.5) below 1
-    assert b['p'] == pytest.approx(2 * (below + 1) / 2001, abs=0.03)
+    pathnet = rng.uniform(50, 150, 20).round()
+    for effect in (0.8, 0.9, 0.95, 1.0, 1.1, 1.3):
+        control = (effect * pathnet * rng.uniform(0.7, 1.3, 20)).round()
+        runs = [stats.bootstrap(control, pathnet, 300, seed) for seed in range(10)]
+        assert len({r['p'] for r in runs}) == 1, effect
+        assert len({tuple(r['ci']) for r in runs}) > 1      # the intervals are resampled
+        back = stats.bootstrap(pathnet, control, 300, 0)     # two-sided
+        assert back['p'] == pytest.approx(runs[0]['p'])
 
 
 def test_bootstrap_ratio_is_bootstrap():
@@ -147,44 +220,11 @@ def test_bootstrap_ratio_is_bootstrap():
     assert ratio == b['ratio'] and list(ci) == list(b['ci']) and diff == b['diff']
 
 
-# ---------------------------------------------------------------------------
-# The sign test.
-
-@pytest.mark.parametrize('k,n,p', [(0, 5, 2 / 32), (1, 10, 2 * 11 / 1024),
-                                   (9, 10, 2 * 11 / 1024), (3, 6, 1.0), (0, 0, 1.0),
-                                   (0, 1, 1.0), (2, 20, 2 * 211 / 2 ** 20)])
-def test_binomial_two_sided_by_hand(k, n, p):
-    assert stats.binomial_two_sided(k, n) == pytest.approx(p, rel=1e-12)
-
-
-def test_sign_test_drops_ties_and_knows_who_finished():
-    control = [50, 100, 1000, 1000, 70, 1000, 40]
-    pathnet = [60, 100, 1000, 300, 90, 1000, 1000]
-    c_cens = [False, False, True, True, False, False, False]
-    p_cens = [False, False, True, False, False, True, True]
-    # pairs: control first, tie (equal), tie (both censored), pathnet first (control
-    # censored), control first, control first (finished at the cap, pathnet did not),
-    # control first
-    assert stats.sign_test(control, pathnet, c_cens, p_cens) == (4, 1, 2, 0.375)
-
-
-def test_a_censored_run_never_finished_first_whatever_its_generations():
-    # A diverged run stops early (37 generations) without reaching the level.
-    assert stats.sign_test([37], [500], [True], [False])[:3] == (0, 1, 0)
-    assert stats.sign_test([500], [37], [False], [True])[:3] == (1, 0, 0)
-    assert stats.sign_test([37], [37], [True], [True])[:3] == (0, 0, 1)
-
-
-def test_compare_collects_the_censoring():
-    # The last pair: the control solved it at the cap itself, pathnet never did.
-    t = stats.compare(np.array([1000, 200, 1000, 300, 1000.]),
-                      np.array([100, 100, 1000, 1000, 1000.]),
-                      [True, False, True, False, False], [False, False, True, True, True],
-                      1000, 200, 0)
-    assert t['n'] == 5 and t['censored'] == (2, 3)
-    assert t['means'] == pytest.approx((700, 640))
-    assert t['ratio'] == pytest.approx(700 / 640)
-    assert t['sign'] == (2, 2, 1, 1.0)
+def test_sign_test_drops_ties_and_uses_scipys_binomial():
+    control = [50, 100, 150, 150, 70, 40]
+    pathnet = [60, 100, 150, 120, 90, 150]
+    assert stats.sign_test(control, pathnet) == (3, 1, 2, 0.625)
+    assert stats.sign_test([5], [5]) == (0, 0, 1, 1.0)
 
 
 # ---------------------------------------------------------------------------
