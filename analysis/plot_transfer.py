@@ -155,10 +155,10 @@ def summary(table, settings, n_logs, duplicates, skipped, resamples, seed):
             '%.1f %s' % (mean, ci), np.median(t['g2']), t['acc1'].mean()))
     n, cap = censored_count(table)
     if n:
-        lines.append('not converged (censored at their last generation): %s; the smallest '
-                     'is %d generations (tau), so the means above are lower bounds'
-                     % (', '.join('%s %d' % (c, t['censored'].sum()) for c, t in table.items()),
-                        cap))
+        # Unconverged runs stop at the cap (a diverged one counts there: it never would).
+        lines.append('not converged (censored): %s; counted at the cap of %d generations, so '
+                     'the means are lower bounds' % (', '.join('%s %d' % (c, t['censored'].sum())
+                                                     for c, t in table.items()), cap))
     tests = {c: test(table, c, resamples, seed) for c in CONTROLS[1:]}
     holm([t for t in tests.values() if not isinstance(t, str)])
     lines.append('speed-up of PathNet = mean(control) / mean(pathnet) task-2 generations on the '

@@ -123,8 +123,8 @@ def test_censored_run_is_counted_at_its_end_and_reported(tmp_path, capsys):
     out_png = tmp_path / 'x.png'
     out, _ = run(capsys, [log, '-o', str(out_png)])
     assert 'scratch      4        3/4  400.0' in out
-    assert ('not converged (censored at their last generation): pathnet 0, scratch 1; the '
-            'smallest is 1000 generations (tau), so the means above are lower bounds') in out
+    assert ('not converged (censored): pathnet 0, scratch 1; counted at the cap of 1000 '
+            'generations, so the means are lower bounds') in out
     assert 'scratch/pathnet: 4.00 over 4 paired seeds' in out
     assert ('censored among these: scratch 1, pathnet 0; means restricted at tau = 1000: the '
             'ratio is a lower bound') in out
@@ -198,8 +198,8 @@ def test_nothing_converged_is_drawn_at_the_cap_and_said(tmp_path, capsys):
                                          for s in range(3) for c in ('pathnet', 'scratch')])
     out, _ = run(capsys, [log, '-o', str(tmp_path / 'x.png')])
     assert 'pathnet      3        0/3  1000.0' in out
-    assert ('not converged (censored at their last generation): pathnet 3, scratch 3; the '
-            'smallest is 1000 generations (tau), so the means above are lower bounds') in out
+    assert ('not converged (censored): pathnet 3, scratch 3; counted at the cap of 1000 '
+            'generations, so the means are lower bounds') in out
     assert ('censored among these: scratch 3, pathnet 3; means restricted at tau = 1000: the '
             'ratio is not a bound on the unrestricted ratio (tau cuts short both sides)') in out
     table, _, _ = plot_transfer.select(plot_transfer.read_rows([log]), '')
