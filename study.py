@@ -23,6 +23,9 @@ Studies (results/<folder>/README.md says what each found):
   tuned     results/transfer/: that cell with each control at its best rate
   length    results/transfer/: task 1 trained for 1,000 generations (fixed
             noise), to separate long task-1 training from fresh noise
+  scarce    results/benefits/: task 2 with N training images (20 to all), for a
+            fixed TASK2_GENERATIONS, on 6 pairs; its held-out learning curve
+  learning_rate  results/benefits/: the defaults at 5 Adam rates, 1e-4 to 1e-2
 """
 import argparse
 import os
@@ -52,6 +55,12 @@ def tuning_log():
     return os.path.join(RESULTS, 'transfer', 'tuning_shared_sgd_mean.csv')
 
 PAIR_SEED = 2017       # the matrix's pairs: drawn once with this seed (python study.py pairs)
+# What PathNet buys: task 2 with few images, read on its held-out curve after a fixed
+# number of generations (chosen from results/benefits/pilot_task2_300.csv), and the
+# defaults across Adam's learning rate.
+IMAGES = (20, 50, 100, 300, 1000, None)    # None: all of task 2's training images
+TASK2_GENERATIONS = 100
+ADAM_RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01)
 
 
 def draw_pairs(seed=PAIR_SEED, shared=5, disjoint=5):
@@ -163,6 +172,14 @@ def studies():
                     for c in PAPER if c in best]
     out['length'] = [cell(os.path.join(t, 'shared_sgd_task1_1000.csv'),
                           ['--tournament', 'shared'] + SGD + ['--task1_generations', '1000'])]
+    b = os.path.join(RESULTS, 'benefits')
+    drawn = draw_pairs()
+    out['scarce'] = [cell(os.path.join(b, 'scarce', pair_name(*p) + '.csv'), pair_flags(*p) + [
+        '--task2_generations', str(TASK2_GENERATIONS)] + ['--train_images', str(n)] * bool(n),
+        seeds=20) for p in [((5, 6), (6, 7)), POSITIVE[0]] + drawn['shared'][:2] +
+        drawn['disjoint'][:2] for n in IMAGES]
+    out['learning_rate'] = [cell(os.path.join(b, 'learning_rate.csv'),
+                                 ['--learning_rate', str(rate)], seeds=20) for rate in ADAM_RATES]
     return out
 
 
@@ -216,10 +233,11 @@ def listing(names, jobs):
             log = os.path.relpath(c['log'], HERE)
             head = '# %s: %s, seeds %d-%d' % (log, ' '.join(c['controls']), c['base'],
                                               c['base'] + c['seeds'] - 1)
-            if log in seen:
-                lines.append('%s (the same cell as in study %s)' % (head, seen[log]))
+            if (log, tuple(c['flags'])) in seen:
+                lines.append('%s (the same cell as in study %s)'
+                             % (head, seen[log, tuple(c['flags'])]))
                 continue
-            seen[log] = name
+            seen[log, tuple(c['flags'])] = name
             lines.append(head)
             for control in c['controls']:
                 cmd = command(c, control, c['seeds'], jobs)

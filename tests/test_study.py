@@ -160,3 +160,6 @@ def test_list_prints_runnable_commands_under_a_header_each_cell_once():
     assert len(logs) == len(set(logs)) == (2 + 10) * 2 * 3
     assert 'results/transfer/restore_adam/5v6-5v6.csv: pathnet scratch finetune, seeds 0-19 ' \
            '(the same cell as in study positive)' in out
+    # cells of one log with other flags (the tuning grid's rates) are all listed
+    tuning = [l for l in study.listing(['tuning'], 2).splitlines() if l.startswith('SEED_BASE')]
+    assert len(tuning) == len(study.RATES) * 3 and len(set(tuning)) == len(tuning)
