@@ -63,20 +63,20 @@ def parse_args(argv=None):
         if not 0 <= x <= 1:
             raise argparse.ArgumentTypeError('must be in [0, 1], got %s' % v)
         return x
-    p.add_argument('--L', type=positive, default=3, help='layers')
-    p.add_argument('--M', type=positive, default=10, help='modules per layer')
-    p.add_argument('--N', type=positive, default=3, help='max active modules per layer on a path')
-    p.add_argument('--T', type=positive, default=50, help='minibatches per candidate per tournament')
-    p.add_argument('--filt', type=positive, default=20, help='units per module')
-    p.add_argument('--candi', type=positive, default=64, help='population size')
-    p.add_argument('--learning_rate', type=float, default=0.001)
-    p.add_argument('--max_steps', type=positive, default=1000, help='generation cap per task')
-    p.add_argument('--a1', type=digit, default=5, help='task 1, first class')
-    p.add_argument('--a2', type=digit, default=6, help='task 1, second class')
-    p.add_argument('--b1', type=digit, default=6, help='task 2, first class')
-    p.add_argument('--b2', type=digit, default=7, help='task 2, second class')
-    p.add_argument('--batch_size', type=positive, default=16)
-    p.add_argument('--optimizer', choices=['adam', 'sgd'], default='adam')
+    # The 2017 script's names: the super network, the tournaments, the two tasks.
+    for name, default, what in [
+            ('L', 3, 'layers'), ('M', 10, 'modules per layer'),
+            ('N', 3, 'max active modules per layer on a path'), ('filt', 20, 'units per module'),
+            ('T', 50, 'minibatches per candidate per tournament'),
+            ('batch_size', 16, 'images per minibatch'), ('candi', 64, 'population size'),
+            ('max_steps', 1000, 'generation cap per task')]:
+        p.add_argument('--' + name, type=positive, default=default, help=what)
+    for name, default in (('a1', 5), ('a2', 6), ('b1', 6), ('b2', 7)):
+        p.add_argument('--' + name, type=digit, default=default, help='task %d, %s class' % (
+            ' ab'.index(name[0]), 'first' if name[1] == '1' else 'second'))
+    p.add_argument('--learning_rate', type=float, default=0.001, help='the optimizer\'s step size')
+    p.add_argument('--optimizer', choices=['adam', 'sgd'], default='adam',
+                   help='Adam (its moments restored with the modules) or plain gradient descent')
     p.add_argument('--threshold', type=float, default=0.998,
                    help='fitness (training accuracy over a tournament) that solves a task')
     p.add_argument('--noise', type=rate, default=0.5, help='salt-and-pepper pixel probability')
@@ -98,10 +98,8 @@ def parse_args(argv=None):
                         'the threshold (it is then recorded as converged if a winner reached '
                         'the threshold on the way); task 1\'s path is the last winner\'s')
     p.add_argument('--task2_generations', type=positive, default=None,
-                   help='train task 2 for exactly this many generations instead of until '
-                        'the threshold (a fixed budget; recorded as converged if a winner '
-                        'reached the threshold on the way); task 2\'s path is the last '
-                        'winner\'s')
+                   help='the same for task 2: a fixed budget of generations, read on its '
+                        'held-out learning curve')
     p.add_argument('--train_images', type=positive, default=None,
                    help='task 2 trains on this many of its training images, half of each '
                         'class, drawn once per seed (an even number; default: all of them); '
