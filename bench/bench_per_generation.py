@@ -43,10 +43,13 @@ def child(mode, generations, threads, impl='pathnet', seed=1, warmup=0):
     class Ticks(driver.Report):
         def generation(self, task, *_):
             ticks.append((task, time.perf_counter()))
+    args.val_every = 0    # held-out evaluations at the end (and the curve's few) only
     ex = driver.Experiment(args, Ticks(args), driver.Stop())
+    pairs = ((args.a1, args.a2), (args.b1, args.b2))
     train = [input_data.binary_task(data['train_images'], data['train_labels'], a, b,
-                                    args.noise, ex.data_rng)
-             for a, b in ((args.a1, args.a2), (args.b1, args.b2))]
+                                    args.noise, ex.data_rng) for a, b in pairs]
+    ex.validation = [input_data.binary_task(data['validation_images'], data['validation_labels'],
+                                            a, b, args.noise, ex.data_rng) for a, b in pairs]
     del data
     if impl in PLAIN_VARIANTS:
         import plain_tf1

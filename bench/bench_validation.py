@@ -23,13 +23,14 @@ def validation_schedule(generations, reached, val_every):
     `reached` (the row's taskN_val_gen_* values; '' or None: not reached):
     every generation up to 4*val_every, then every val_every, while a level is
     unreached (the generation that reaches the last one is evaluated, none
-    after it), and once at the end (val_every 0: only there)."""
-    from results_log import VAL_LEVELS
+    after it), once at the end (val_every 0: only there), and at each
+    generation of the held-out curve (1, 2, 3, 5, 10, 20, ...) not among them."""
+    from results_log import VAL_LEVELS, curve_generations
     gens = [int(g) for g in reached if g not in ('', None)]
     last = max(gens) if len(gens) == len(VAL_LEVELS) else generations
-    scheduled = sum(1 for g in range(1, min(generations - 1, last) + 1)
-                    if val_every and (g <= 4 * val_every or g % val_every == 0))
-    return scheduled + 1
+    scheduled = {g for g in range(1, min(generations - 1, last) + 1)
+                 if val_every and (g <= 4 * val_every or g % val_every == 0)}
+    return len(scheduled | {generations} | set(curve_generations(generations)))
 
 
 def expected_validations(row, val_every):
@@ -148,16 +149,17 @@ def validation_summary(experiments):
 
 def validation_problems(out):
     """Why the validation numbers cannot be trusted, if they cannot: a failed
-    run, or counts that disagree with what the rows and the driver imply (two
-    test evaluations per experiment, one tournament per generation, the
+    run, or counts that disagree with what the rows and the driver imply (three
+    test evaluations per experiment: task 1 right after task 1, then both tasks
+    after task 2; one tournament per generation, the
     held-out evaluations of each task's schedule)."""
     problems = [] if out['status'] == 0 else ['the driver exited %s' % out['status']]
     if not out['experiments']:
         problems.append('no experiment was measured')
     for e in out['experiments']:
         seed = 'seed %s: ' % e['seed']
-        if e['test_evaluations'] != 2:
-            problems.append(seed + '%d test evaluations, not 2' % e['test_evaluations'])
+        if e['test_evaluations'] != 3:
+            problems.append(seed + '%d test evaluations, not 3' % e['test_evaluations'])
         if e['tournaments'] != sum(e['generations']):
             problems.append(seed + '%d tournaments for %d generations'
                             % (e['tournaments'], sum(e['generations'])))

@@ -60,16 +60,16 @@ def test_rows_differ(tmp_path):
 
 def test_the_validation_schedule_counts_evolves_evaluations():
     # test_validation's cases: every generation up to 4*val_every, then every
-    # val_every while a level is unreached, and the end once.
+    # val_every while a level is unreached, the end once, and the curve's generations.
     assert bench_validation.validation_schedule(14, [6, 10, 14, ''], 2) == 11
-    assert bench_validation.validation_schedule(30, [1, 1, 2, 2], 5) == 3      # 1, 2 and 30
+    assert bench_validation.validation_schedule(30, [1, 1, 2, 2], 5) == 7      # 1, 2, 30; 3-20
     assert bench_validation.validation_schedule(3, ['', '', '', ''], 5) == 3   # solved at 3
-    assert bench_validation.validation_schedule(100, [''] * 4, 0) == 1         # only the end
+    assert bench_validation.validation_schedule(100, [''] * 4, 0) == 8   # the end, the curve
     row = {'task1_generations': '14', 'task2_generations': '30'}
     for t, gens in ((1, ['6', '10', '14', '']), (2, ['1', '1', '2', '2'])):
         for level, g in zip(VAL_LEVELS, gens):
             row['task%d_val_gen_%.2f' % (t, level)] = g
-    assert bench_validation.expected_validations(row, 2) == [11, 3]   # task 2: 1, 2 and 30
+    assert bench_validation.expected_validations(row, 2) == [11, 7]   # task 2: 1, 2, 30, curve
 
 
 @pytest.mark.slow
@@ -97,7 +97,7 @@ def test_the_validation_child_counts_and_its_check_catches_test_evaluations(mnis
         assert e['generations'] == [int(row['task1_generations']), int(row['task2_generations'])]
         assert e['val_per_task'] == bench_validation.expected_validations(row, 2)   # from the log
         assert e['val_evaluations'] == sum(e['val_per_task']) > 0
-        assert e['test_evaluations'] == 2 and e['tournaments'] == sum(e['generations'])
+        assert e['test_evaluations'] == 3 and e['tournaments'] == sum(e['generations'])
         assert 0 < e['share'] < 1 and 0 < e['share_val_every_0'] < e['share']
     assert out['max_share'] < 1 and out['min_val_evaluations'] > 0
 
