@@ -6,8 +6,9 @@ and each task's generations.
 
     python plot_overlap.py [LOG ...] [-o OUT.png] [--control C] [--settings S] [--show]
 
-The rows of one control and one settings are plotted: rows of several settings
-(the log's settings column) are not pooled; choose one with --settings.
+The rows of one control and one settings are plotted (by default the default
+settings, as plot_transfer's): rows of other settings (the log's settings column)
+are different experiments, skipped and counted, never pooled.
 """
 import os
 import sys
@@ -36,10 +37,9 @@ def parse_args(argv=None):
             'generations_histogram.png in its folder')
     p.add_argument('--control', choices=CONTROLS, default='pathnet',
                    help='plot the rows of this control only')
-    p.add_argument('--settings', default=None, metavar='S',
+    p.add_argument('--settings', default='', metavar='S',
                    help="plot the rows whose settings column is S ('': the default settings); "
-                        "needed only when the control's rows mix settings; a value starting "
-                        "with -- needs '=': --settings=--learning_rate=0.0001")
+                        "a value starting with -- needs '=': --settings=--learning_rate=0.0001")
     p.add_argument('--show', action='store_true', help='also open the figures in a window')
     return p.parse_args(argv)
 
@@ -57,7 +57,7 @@ def read_rows(paths):
     return rows
 
 
-def select(rows, control, logs, settings=None):
+def select(rows, control, logs, settings=''):
     """The rows of one control and one settings, and a count of the others by control and
     settings. Rows of different settings are different experiments: never pooled."""
     chosen = [r for r in rows if r['control'] == control]
@@ -66,15 +66,12 @@ def select(rows, control, logs, settings=None):
         raise PlotError('no %s rows (found %s); choose with --control' % (
             control, ', '.join('%s: %d' % kv for kv in sorted(others.items()))))
     have = Counter(r.get('settings', '') for r in chosen)
-    if settings is None and len(have) > 1:
-        raise PlotError('the %s rows mix %d settings (%s): choose one with --settings=S' % (
-            control, len(have), ', '.join('%r: %d' % kv for kv in sorted(have.items()))))
-    if settings is not None:
-        chosen = [r for r in chosen if r.get('settings', '') == settings.strip()]
-        if not chosen:
-            raise PlotError('no %s rows with settings %r; they have %s (choose with '
-                            '--settings=S)' % (control, settings, ', '.join(
-                                '%r: %d' % kv for kv in sorted(have.items()))))
+    chosen = [r for r in chosen if r.get('settings', '') == settings.strip()]
+    if not chosen:
+        raise PlotError('no %s rows with settings %r; they have %s (choose with --settings=S)'
+                        % (control, settings, ', '.join('%r: %d' % kv
+                                                        for kv in sorted(have.items()))))
+    if len(have) > 1:
         others['%s of other settings' % control] = sum(have.values()) - len(chosen)
     shapes = sorted({(r['L'], r['M'], r['N']) for r in chosen})
     if len(shapes) > 1:

@@ -212,3 +212,19 @@ def test_a_seed_twice_is_warned_about(tmp_path, capsys):
     assert capsys.readouterr().err == (
         "warning: seed 1 appears 2 times under control=pathnet settings='' (%s lines 2, 4)\n"
         % log)
+
+
+def test_rows_of_other_settings_are_skipped_and_counted_never_pooled(tmp_path, capsys):
+    log = write_log(tmp_path / 'mixed.csv', [row(seed=s, overlap=s % 4) for s in range(3)] +
+                    [row(seed=s, settings='--T=20') for s in range(3, 8)])
+    out = str(tmp_path / 'f.png')
+    assert plot_overlap.main([log, '-o', out]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith('3 experiments (pathnet, L=3 M=10 N=3) from 1 log(s); skipped 5 '
+                           'rows of other controls (pathnet of other settings: 5)'), text
+    assert 'settings: (defaults)' in text
+    assert plot_overlap.main([log, '-o', out, '--settings=--T=20']) == 0
+    text = capsys.readouterr().out
+    assert text.startswith('5 experiments') and 'settings: --T=20' in text
+    err = one_line_error(capsys, [log, '-o', out, '--settings=--T=50'])
+    assert "no pathnet rows with settings '--T=50'; they have '': 3, '--T=20': 5" in err
