@@ -41,7 +41,7 @@ from matplotlib.transforms import blended_transform_factory
 from analysis import stats
 from analysis.plots import (FAMILY_ERROR, MARKS, RATIO_TICKS, PlotError, add_out,
                             add_resamples, censoring, check_resamples, correct as holm,
-                            finish, generations, horizon, log_axis, parser, save)
+                            finish, generations, horizon, log_axis, parser, save_between)
 from results_log import VAL_LEVELS, parse_settings, read_log
 
 CONTROLS = ('scratch', 'finetune')       # compared with pathnet, in the Holm family
@@ -321,9 +321,7 @@ def main(argv=None):
         cells = [c for name, paths in protocols(args.logs).items()
                  for c in read_protocol(name, paths, args.level, args.bootstrap, args.seed)]
         text = table(cells, args.bootstrap)
-        fig = plot(cells)
-        height = fig.get_size_inches()[1]   # the legend and title take fixed inches
-        save(fig, args.out, rect=(0, 0.3 / height, 1, 1 - 0.35 / height))
+        save_between(plot(cells), args.out, 0.3, 0.35)
         return text, [args.out]
     return finish(work)
 

@@ -51,7 +51,8 @@ from matplotlib.transforms import blended_transform_factory
 from analysis import stats
 from analysis.plots import (FAMILY_ERROR, MARKS, RATIO_TICKS, PlotError, add_out,
                             add_resamples, censoring, check_resamples, correct as holm,
-                            finish, generations, horizon, log_axis, parser, read, save)
+                            finish, generations, horizon, log_axis, parser, read,
+                            save_between)
 from results_log import parse_settings
 
 LEVELS = ('', '0.95', '0.98')    # '': the run's own threshold (task2_generations)
@@ -365,9 +366,7 @@ def main(argv=None):
                                        c['name'])
         text = '\n'.join(filter(None, [table(cells, args.bootstrap),
                                         factorial(cells, args.bootstrap, args.seed)]))
-        fig = plot(cells)
-        height = fig.get_size_inches()[1]   # the legend and title take fixed inches
-        save(fig, args.out, rect=(0, 0.35 / height, 1, 1 - 0.4 / height))
+        save_between(plot(cells), args.out, 0.35, 0.4)
         return text, [args.out]
     return finish(work)
 

@@ -92,6 +92,13 @@ def read(paths, **kw):
     return read_log(paths, **kw)
 
 
+def save_between(fig, path, bottom, top):
+    """save() a figure whose legend (below the axes) and title take fixed inches:
+    `bottom` and `top`, whatever the figure's height."""
+    height = fig.get_size_inches()[1]
+    save(fig, path, rect=(0, bottom / height, 1, 1 - top / height))
+
+
 def save(fig, path, rect=(0, 0, 1, 1), close=True):
     """Write fig to path (its folder made if needed); rect: tight_layout's, None when the
     figure is laid out already."""
