@@ -88,7 +88,7 @@ def overlap(mask_a, mask_b):
     return sum(bool(a) and bool(b) for la, lb in zip(mask_a, mask_b) for a, b in zip(la, lb))
 
 
-RELEASE = '3.0'   # rows name it when the code is not a git checkout
+RELEASE = '4.0'   # rows name it when the code is not a git checkout (a release tarball)
 
 
 def code_version():
