@@ -255,11 +255,11 @@ def plot(cells):
         headers += [(end, k)] * bool(pairs)
         end -= bool(pairs)
         for pair in pairs:   # a threshold row, and a validation row if any protocol has one
-            val = {c['levels'][-1] for c in cells if c['pair'] == pair} - {'threshold'}
+            val = [c['levels'][-1][4:] for p in names for c in cells
+                   if c['pair'] == pair and c['protocol'] == p and c['levels'][-1] != 'threshold']
             rows[pair, 'threshold'] = end, pair_name(pair).replace('->', '\u2192')
-            if val:   # the level when the protocols agree on it, else in each panel
-                rows[pair, 'validation'] = end - 1, (min(val) if len(val) == 1 else
-                                                     'validation').replace('_', ' ')
+            if val:   # the row names its level; each panel's, in panel order, where they differ
+                rows[pair, 'validation'] = end - 1, 'val ' + ' / '.join(dict.fromkeys(val))
             end -= 1 + bool(val)
     fig, axes = plt.subplots(1, len(names), figsize=(2.5 + 5 * len(names), 1.6 - 0.3 * end),
                              sharey=True, squeeze=False)
@@ -282,9 +282,6 @@ def plot(cells):
                     if t.get('holm'):
                         ax.annotate('*', (hi, y + dy), xytext=(2, -4), color=color,
                                     textcoords='offset points')
-                if name == 'validation':
-                    ax.text(0.99, y, lv.replace('_', ' '), transform=side, fontsize=7,
-                            va='center', ha='right', color='0.4')
         for y, k in headers:
             ax.text(0.01, y, k + ('s' if k == KINDS[0] else ''), transform=side, fontsize=8,
                     fontweight='bold', va='center')

@@ -251,9 +251,9 @@ def test_validation_level_is_the_highest_90_percent_of_pathnet_runs_reached(tmp_
     out = capsys.readouterr().out
     assert re.search(r'level of p +5v6 -> 6v7 +val 0.85: the highest', out)
     assert re.search(r'\n +val 0.85 +10.0 +30.0 +10.0 +40.0  3.00 \[3.00, 3.00\]', out)
-    # The figure: the level beside the pair when the protocols agree, else in each panel.
+    # The figure: the row names its level; each panel's, in panel order, where they differ.
     for levels, ticks, texts in ((('auto', 'auto'), 'val 0.85', []),
-                                 (('auto', 'val_0.90'), 'validation', ['val 0.85', 'val 0.90'])):
+                                 (('auto', 'val_0.90'), 'val 0.85 / 0.90', [])):
         fig = plot_matrix.plot([plot_matrix.read_protocol(name, [log], lv, 100)[0]
                                 for name, lv in zip('ab', levels)] + plot_matrix.read_protocol(
                                     'a', [pair_log(tmp_path / 'd.csv', '1v2', '3v4',
