@@ -166,11 +166,13 @@ def plot(task1, task2, rates, level):
             continue
         for i, c in enumerate(controls):
             marker, color = MARKS[c]
-            means, halves = zip(*[mean_band(cost[0][i, j]) for j in range(len(rates))])
-            ax.errorbar(np.array(rates) * 1.05 ** (i - 1), means, yerr=halves, fmt=marker + '-',
+            means, halves = np.array([mean_band(cost[0][i, j]) for j in range(len(rates))]).T
+            low = np.minimum(halves, 0.9 * means)   # a log axis: the bar stops above 0
+            ax.errorbar(np.array(rates) * 1.05 ** (i - 1), means, yerr=[low, halves],
+                        fmt=marker + '-',
                         color=color, capsize=2, ms=5, lw=1,
                         label='task 1 (every control)' if len(controls) == 1 else c)
-        ax.set(xscale='log', yscale='log', xlabel='Adam learning rate', title=title + (
+        ax.set(xscale='log', yscale='log', xlabel='learning rate (--learning_rate)', title=title + (
             '\n(restricted at tau = %d)' % cost[3] if cost[3] is not None else ''))
         ax.set_xticks(rates)
         ax.set_xticklabels(['%g' % r for r in rates], fontsize=8)
