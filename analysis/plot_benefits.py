@@ -61,7 +61,8 @@ def pair_name(pair):
 
 
 def pair_kind(pair):
-    """By the classes the two tasks share (as plot_matrix): 2, 1 or 0."""
+    """The pair's kind by the classes its tasks share, as plot_matrix's: both (positive
+    control), one (shared), none (disjoint); the paper's pair is a kind of its own."""
     if pair == ORIGINAL:
         return 'original'
     return ('disjoint', 'shared', 'positive control')[len(set(pair[0]) & set(pair[1]))]
@@ -124,10 +125,10 @@ def cells(rows, at):
                 where, ','.join(map(str, bad)), cell['end']))
         for c in CONTROLS:
             runs = [curve(by[c][s]) for s in seeds]
-            missing = [g for g in at if g not in runs[0][0]]
+            missing = [(g, gs) for gs, _ in runs for g in at if g not in gs]
             if missing:
-                raise PlotError('%s: generation %s is not on the held-out curve (%s)' % (
-                    where, missing[0], ' '.join(map(str, runs[0][0]))))
+                raise PlotError('%s: generation %s is not on a held-out curve (%s)' % (
+                    where, missing[0][0], ' '.join(map(str, missing[0][1]))))
             cell[c] = {'at': np.array([[u[gs.index(g)] for g in at] for gs, u in runs]),
                        'end': np.array([u[-1] for _, u in runs]),
                        'auc': np.array([auc_units(gs, u) for gs, u in runs])}
@@ -200,7 +201,17 @@ def verdicts(table):
         keys = [key for key in order(table) if pair_kind(key[0]) == k]
         if not keys:
             continue
-        parts = []
+        def where(c, v):   # the cells where PathNet won/lost against c at the end or AUC
+            found = [key for key in keys if v in (verdict(table[key]['tests'][c, m])
+                                                   for m in MEASURES)]
+            one = len({key[0] for key in keys}) == 1   # then N alone names the cell
+            return 'N = %s' % ', '.join('%s%s' % ('' if one else pair_name(key[0]) + ' ', key[1])
+                                        for key in found) if found else 'no N'
+        parts = ['  in one line: PathNet beat scratch at %s and finetune at %s; lost to scratch at '
+                 '%s and finetune at %s (end or AUC)' % (where('scratch', 'won'),
+                                                          where('finetune', 'won'),
+                                                          where('scratch', 'lost'),
+                                                          where('finetune', 'lost'))]
         for c in OTHERS:
             for m in MEASURES:
                 got = {v: ['%s N=%s' % (pair_name(key[0]), key[1]) for key in keys

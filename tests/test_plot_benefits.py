@@ -110,6 +110,8 @@ def test_scarce_finds_the_n_where_pathnet_wins_and_holm_over_the_family(tmp_path
     # 2 N x 2 controls x {end, AUC}: 8 tests; 10 identical differences: exact p = 2/2^10
     assert 'Holm over these 8 tests' in out
     assert '+0.100 [+0.100, +0.100]* p=0.002' in out
+    assert ('in one line: PathNet beat scratch at N = 20 and finetune at N = 20; lost to '
+            'scratch at no N and finetune at no N') in out
     assert 'scratch, end: won 1 of 2 cells (5v6 -> 6v7 N=20); lost 0' in out
     assert 'finetune, AUC: won 1 of 2 cells (5v6 -> 6v7 N=20); lost 0' in out
     assert '| 5v6 -> 6v7 | 20 | 0.705 / 0.705 | +0.100* | +0.100* | +0.100* | +0.100* |' in out
@@ -185,6 +187,17 @@ def test_a_frozen_control_that_forgets_is_an_error_and_exit_1(tmp_path, capsys):
     # noreinit's before comes from the twin's after (0.9299): it forgot 0.0299
     assert 'pathnet_noreinit forgot +0.0299' in out
     assert 'other than 0: 2' in out
+
+
+def test_a_before_value_that_disagrees_with_the_twin_is_counted(tmp_path, capsys):
+    rows = [dict(seed=0, control='pathnet', task1_test_accuracy_before='0.9300',
+                 task1_test_accuracy='0.9300'),
+            dict(seed=0, control='finetune', task1_test_accuracy_before='0.9100',
+                 task1_test_accuracy='0.9000')]
+    out = run_main(capsys, ['retention', write_log(tmp_path / 'a.csv', rows), '-o',
+                            str(tmp_path / 'r.png')])
+    assert 'their before equal to pathnet\'s before: 0 of 1' in out
+    assert 'their before equal to pathnet\'s after: 0 of 1' in out
 
 
 def test_no_twin_when_task_1_was_another_run(tmp_path, capsys):
