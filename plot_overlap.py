@@ -6,9 +6,10 @@ and each task's generations.
 
     python plot_overlap.py [LOG ...] [-o OUT.png] [--control C] [--settings S] [--show]
 
-The rows of one control and one settings are plotted (by default the default
-settings, as plot_transfer's): rows of other settings (the log's settings column)
-are different experiments, skipped and counted, never pooled.
+The rows of one control and one settings are plotted: by default the default
+settings (as plot_transfer), or the rows' one settings when none are the defaults.
+Rows of other settings (the log's settings column) are different experiments:
+skipped and counted, never pooled.
 """
 import os
 import sys
@@ -37,8 +38,9 @@ def parse_args(argv=None):
             'generations_histogram.png in its folder')
     p.add_argument('--control', choices=CONTROLS, default='pathnet',
                    help='plot the rows of this control only')
-    p.add_argument('--settings', default='', metavar='S',
-                   help="plot the rows whose settings column is S ('': the default settings); "
+    p.add_argument('--settings', default=None, metavar='S',
+                   help="plot the rows whose settings column is S ('': the default settings; "
+                        "default: those, or the rows' one settings if none are the defaults); "
                         "a value starting with -- needs '=': --settings=--learning_rate=0.0001")
     p.add_argument('--show', action='store_true', help='also open the figures in a window')
     return p.parse_args(argv)
@@ -57,7 +59,7 @@ def read_rows(paths):
     return rows
 
 
-def select(rows, control, logs, settings=''):
+def select(rows, control, logs, settings=None):
     """The rows of one control and one settings, and a count of the others by control and
     settings. Rows of different settings are different experiments: never pooled."""
     chosen = [r for r in rows if r['control'] == control]
@@ -66,6 +68,12 @@ def select(rows, control, logs, settings=''):
         raise PlotError('no %s rows (found %s); choose with --control' % (
             control, ', '.join('%s: %d' % kv for kv in sorted(others.items()))))
     have = Counter(r.get('settings', '') for r in chosen)
+    if settings is None:
+        if '' not in have and len(have) > 1:
+            raise PlotError('the %s rows mix %d settings, none the defaults (%s): choose one '
+                            'with --settings=S' % (control, len(have), ', '.join(
+                                '%r: %d' % kv for kv in sorted(have.items()))))
+        settings = '' if '' in have else next(iter(have))
     chosen = [r for r in chosen if r.get('settings', '') == settings.strip()]
     if not chosen:
         raise PlotError('no %s rows with settings %r; they have %s (choose with --settings=S)'

@@ -228,3 +228,11 @@ def test_rows_of_other_settings_are_skipped_and_counted_never_pooled(tmp_path, c
     assert text.startswith('5 experiments') and 'settings: --T=20' in text
     err = one_line_error(capsys, [log, '-o', out, '--settings=--T=50'])
     assert "no pathnet rows with settings '--T=50'; they have '': 3, '--T=20': 5" in err
+    # without default rows: the rows' one settings, or a refusal when they mix
+    only = write_log(tmp_path / 'only.csv', [row(seed=s, settings='--T=20') for s in range(4)])
+    assert plot_overlap.main([only, '-o', out]) == 0
+    assert capsys.readouterr().out.startswith('4 experiments')
+    two = write_log(tmp_path / 'two.csv', [row(seed=s, settings='--T=%d' % (20 + s % 2))
+                                           for s in range(4)])
+    err = one_line_error(capsys, [two, '-o', out])
+    assert "the pathnet rows mix 2 settings, none the defaults ('--T=20': 2, '--T=21': 2)" in err

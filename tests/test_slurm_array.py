@@ -149,9 +149,11 @@ def test_the_plot_scripts_read_the_merged_log_and_the_folder(four, target, tmp_p
     for script, args in (('plot_overlap.py', []),
                          ('plot_transfer.py', ['--settings=' + settings, '--bootstrap', '100'])):
         png = tmp_path / (script[:-3] + '.png')
-        r = subprocess.run([PYTHON, os.path.join(ROOT, script), src, '-o', str(png)] + args,
+        run = [os.path.join(ROOT, script)] if script == 'plot_overlap.py' else \
+            ['-m', 'analysis.' + script[:-3]]    # from another folder: the package by PYTHONPATH
+        r = subprocess.run([PYTHON] + run + [src, '-o', str(png)] + args,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           cwd=str(tmp_path), timeout=300)
+                           cwd=str(tmp_path), timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
         assert r.returncode == 0, script + r.stdout + r.stderr
         assert png.stat().st_size > 0
         assert 'wrote ' + str(png) in r.stdout
