@@ -108,6 +108,16 @@ class Training:
         def stacked(j):    # one parameter of every slot, candidates along axis 0
             return tf.concat([q[j] for q in p], 0) if S > 1 else p[0][j]
 
+        def matmul(a, b):
+            """A batched matmul over the S*C candidates. TensorFlow's CPU kernel
+            takes another path for a batch of one (a lone experiment's shared
+            tournament, C = 1) than for a larger one, and that path sums in
+            another order (the readout's [B, F] x [F, 2] differs in the last
+            bit): then one matmul per slot, as the slot alone would run it."""
+            if C > 1 or S == 1:
+                return tf.matmul(a, b)
+            return tf.concat([tf.matmul(x, y) for x, y in zip(tf.split(a, S), tf.split(b, S))], 0)
+
         def combine(h, l):     # h [S*C, B, F]: the sum of layer l's active modules
             if self.aggregate == 'sum':
                 return h
@@ -121,10 +131,10 @@ class Training:
                                [S * C, -1, F]), 0)
         for l in range(1, L):
             w, b = frozen_blend(stacked(l), keep[l]), frozen_blend(stacked(L + l), keep[l])
-            z = tf.nn.relu(tf.matmul(h, w) + b)                            # [S*C, B, N*F]
+            z = tf.nn.relu(matmul(h, w) + b)                            # [S*C, B, N*F]
             h = combine(tf.reduce_sum(tf.reshape(z, [S * C, -1, N, F])
                                       * tf.reshape(on[l], [S * C, 1, N, 1]), 2), l)
-        return tf.matmul(h, stacked(2 * L)) + stacked(2 * L + 1)
+        return matmul(h, stacked(2 * L)) + stacked(2 * L + 1)
 
     # -- the training loop --------------------------------------------------------
     def _train(self, geopath, batches, step0, phase):
