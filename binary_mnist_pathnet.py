@@ -22,7 +22,7 @@ import input_data
 import results_log
 from lockstep import scheduler
 from report import Report
-from results_log import LEVELS, VAL_LEVELS
+from results_log import LEVELS, VAL_LEVELS, TaskResult
 
 # Not in the settings column: flags that change where output goes or how
 # fast, never what is computed, and those with columns of their own.
@@ -179,14 +179,6 @@ def start_masks(control, task, path1, shape):
             'scratch': (none, none)}[control]
 
 
-class TaskResult:
-    def __init__(self, generations, converged, diverged, mask, fitness, reached,
-                 val_accuracy, val_reached, curve):
-        self.generations, self.converged, self.diverged = generations, converged, diverged
-        self.mask, self.fitness, self.reached = mask, fitness, reached
-        self.val_accuracy, self.val_reached, self.curve = val_accuracy, val_reached, curve
-
-
 class Experiment:
     """What one experiment's code needs beside the network: the flags, the seed's
     random streams, where it reports, and whether it was asked to stop. The streams are
@@ -217,10 +209,9 @@ def build():
 
 
 def evolve(net, sess, ex, task, frozen, batcher):
-    """A generator: it yields each tournament (pathnet.Tournament) and is sent
-    its outcome (correct counts, winner, finite); its return value is the
-    task's TaskResult. One task: tournaments on a fresh random population until a winner's
-    fitness reaches the threshold (task 1 with --task1_generations: for exactly
+    """A generator: it yields each tournament (pathnet.Tournament), is sent its
+    outcome (correct counts, winner, finite) and returns the task's TaskResult.
+    One task: tournaments on a fresh random population until a winner's fitness reaches the threshold (task 1 with --task1_generations: for exactly
     that many generations; task 2 with --task2_generations likewise), the network
     diverges (a non-finite loss) or max_steps generations are played. The winner
     is evaluated on the task's held-out validation images every --val_every
@@ -327,8 +318,7 @@ def experiment(net, sess, data, ex):
         keep, frozen = start_masks(args.control, task, results[0].mask if results else None,
                                    (args.L, args.M))
         images, labels = train[task]
-        # Task 1 re-initialises every module, readout 1, the moments and the
-        # step: nothing of the slot's previous experiment is left.
+        # Task 1 re-initialises all the slot's state: nothing of its last experiment is left.
         net.start_task(sess, task, images, labels, keep, ex.init_rng, slot=ex.slot)
         result = yield from evolve(net, sess, ex, task, frozen,
                                    input_data.Batcher(len(images), ex.batch_rng))
@@ -388,19 +378,13 @@ def run(args, stop, done, failed):
         return experiment(net, sess, data, ex)
 
     def finish(seed, slot, row):
-        ex = running.pop(slot)
-        ex.report.end_experiment()
         stop.check()     # a row only from a run that was not asked to stop
-        write(args, row, ex.history)
-        ex.report.written(row)
-        ex.report.release()
+        write(args, row, running[slot].history)
+        running.pop(slot).report.written(row)
         done.append(seed)
 
     def fail(seed, slot, error):
-        ex = running.pop(slot)
-        ex.report.end_experiment()
-        ex.report.failed(seed, error)
-        ex.report.release()
+        running.pop(slot).report.failed(seed, error)
         failed.append(seed)
     with pathnet.session(net, args.threads) as sess:
         sess.run(net.init)      # once: starting a task re-initialises its slot
@@ -409,8 +393,7 @@ def run(args, stop, done, failed):
                            check=lambda request: net.check_masks(request.masks))
         finally:    # unfinished experiments (a stop): what they said so far, no row
             for ex in running.values():
-                ex.report.end_experiment()
-                ex.report.release()
+                ex.report.close()
     report.seeds(done, failed)
 
 

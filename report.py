@@ -36,6 +36,11 @@ class Report:
         else:
             emit(*a, **k)
 
+    def close(self):
+        """The experiment is over: close its TensorBoard log, tell what was held."""
+        self.end_experiment()
+        self.release()
+
     def release(self):
         """Tell what was held, in order; from now on nothing is held."""
         held, self.held = self.held or [], None
@@ -109,6 +114,7 @@ class Report:
         self._say('error: seed %d failed: %s: %s'
                   % (seed, type(error).__name__, first_line(error)), err=True)
         self._emit('failed', seed, error='%s: %s' % (type(error).__name__, first_line(error)))
+        self.close()
 
     def written(self, row):
         self._say('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
@@ -116,6 +122,7 @@ class Report:
                      row['task2_generations'], row['overlap']))
         self._emit('done', row['seed'], task1_generations=row['task1_generations'],
                    task2_generations=row['task2_generations'], overlap=row['overlap'])
+        self.close()
 
     def seeds(self, done, failed):
         if self.several:

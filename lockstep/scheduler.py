@@ -87,3 +87,16 @@ def play(net, sess, seeds, start, finish, fail, stop, check=None):
                 refill(s)
             elif not resume(s, b.seed, b.steps, outcome):
                 refill(s)
+
+
+def alone(steps, net, sess):
+    """Drive one generator of the driver (evolve, experiment) in slot 0, the
+    other slots idle: for tools that run a single task or experiment by hand.
+    Its return value."""
+    outcome = None
+    try:
+        while True:
+            request = steps.send(outcome)
+            outcome = net.tournaments(sess, [request] + [None] * (net.S - 1))[0]
+    except StopIteration as end:
+        return end.value
