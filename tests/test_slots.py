@@ -217,3 +217,23 @@ def test_interrupt_mid_round_leaves_only_whole_rows(tmp_path, mnist_dir, monkeyp
     assert code == 130
     assert len(got) == 1 and written == [int(got[0]['seed'])]
     assert 'interrupted: 1 finished experiment(s) kept in' in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# the benchmark's slots section (bench/bench_slots.py)
+
+def test_bench_slots_trace_and_report():
+    import os
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, os.path.join(ROOT, 'bench'))
+    import bench_slots
+    t = bench_slots.trace(2, rounds=1)
+    assert t['k'] == 2 and t['ms_per_round'] > 0
+    assert {'matmuls', 'optimizer', 'gathers/scatters', 'loop overhead'} <= set(
+        t['ms_by_kind_per_round'])
+    runs = [{'k': k, 'experiments': 10, 'per_hour': 1000 * k, 'ratio': k,
+             'ms_per_generation': 10.0 / k, 'peak_rss_mb': [700, 710], 'wall_s': 36.0}
+            for k in (1, 2)]
+    text = '\n'.join(bench_slots.report({'runs': runs, 'traces': [t], 'gpu': bench_slots.gpu()}))
+    assert 'K=2     2000 experiments/hour (2.00x)' in text and 'gpu: ' in text
