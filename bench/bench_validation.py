@@ -57,7 +57,7 @@ def child(seeds, flags, results):
     val_every = driver.parse_args(['--seeds', seeds] + flags).val_every
     now = {'experiment': None, 'task': None}     # what is running
     experiments = []
-    evaluate, tournament = pathnet.PathNet.evaluate, pathnet.PathNet.tournament
+    evaluate, tournament = pathnet.PathNet.evaluate, pathnet.PathNet.tournaments
 
     def timed_evaluate(self, *args, **kwargs):
         t0 = clock()

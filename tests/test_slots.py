@@ -35,7 +35,7 @@ def rows_at(tmp_path, mnist_dir, argv, k):
       '--threshold', '0.6'], (4,)),
     (['--tournament', 'shared'], (3,)),
     (['--optimizer', 'sgd', '--learning_rate', '0.05', '--aggregate', 'mean',
-      '--threshold', '0.7'], (4,)),
+      '--threshold', '0.6'], (4,)),
     (['--noise_mode', 'fresh'], (4,)),
     (['--control', 'scratch'], (4,)),
     (['--control', 'finetune'], (4,)),
