@@ -20,13 +20,15 @@ import numpy as np
 
 import input_data
 import results_log
+from lockstep import scheduler
 from report import Report
-from results_log import LEVELS, VAL_LEVELS
+from results_log import LEVELS, VAL_LEVELS, TaskResult
 
 # Not in the settings column: flags that change where output goes or how
 # fast, never what is computed, and those with columns of their own.
 NOT_SETTINGS = {'seed', 'seeds', 'control', 'data_dir', 'results', 'log_dir', 'quiet',
-                'threads', 'path_history', 'history_every'}
+                'threads', 'path_history', 'history_every', 'slots'}
+SLOTS = 1   # --slots' default: the best K of bench/bench_slots.py (docs/speed.md)
 
 
 def seed_list(text):
@@ -115,6 +117,9 @@ def parse_args(argv=None):
                       help='random seed; when not given, one is drawn and logged')
     seed.add_argument('--seeds', type=seed_list, default=None,
                       help='several experiments in this process, one after another: A-B or A,B,C')
+    p.add_argument('--slots', type=positive, default=SLOTS,
+                   help='experiments of --seeds run at once in one graph, in lockstep; each '
+                        'seed\'s row is the same whatever the number')
     p.add_argument('--data_dir', default=None,
                    help='MNIST folder; when not given, $MNIST_DATA_DIR, else ./MNIST_data')
     p.add_argument('--results', default='results/binary_mnist_pathnet.csv', help='results log')
@@ -174,14 +179,6 @@ def start_masks(control, task, path1, shape):
             'scratch': (none, none)}[control]
 
 
-class TaskResult:
-    def __init__(self, generations, converged, diverged, mask, fitness, reached,
-                 val_accuracy, val_reached, curve):
-        self.generations, self.converged, self.diverged = generations, converged, diverged
-        self.mask, self.fitness, self.reached = mask, fitness, reached
-        self.val_accuracy, self.val_reached, self.curve = val_accuracy, val_reached, curve
-
-
 class Experiment:
     """What one experiment's code needs beside the network: the flags, the seed's
     random streams, where it reports, and whether it was asked to stop. The streams are
@@ -191,12 +188,13 @@ class Experiment:
     first five are those of spawn(5), as before the sixth existed: rows without
     --train_images are unchanged."""
 
-    def __init__(self, args, report, stop, provenance=None):
-        self.args, self.seed, self.report, self.stop = args, args.seed, report, stop
+    def __init__(self, args, report, stop, provenance=None, seed=None, slot=0):
+        self.args, self.report, self.stop, self.slot = args, report, stop, slot
+        self.seed = args.seed if seed is None else seed
         self.provenance = provenance or build()
         (self.data_rng, self.evo_rng, self.batch_rng, self.init_rng, self.noise_rng,
          self.subset_rng) = (np.random.default_rng(s)
-                             for s in np.random.SeedSequence(args.seed).spawn(6))
+                             for s in np.random.SeedSequence(self.seed).spawn(6))
         # The population's module usage, for --path_history; written with the row.
         self.history = [] if args.path_history else None
         self.validation = None   # each task's held-out images and labels (experiment())
@@ -211,13 +209,14 @@ def build():
 
 
 def evolve(net, sess, ex, task, frozen, batcher):
-    """One task: tournaments on a fresh random population until a winner's
-    fitness reaches the threshold (task 1 with --task1_generations: for exactly
+    """A generator: it yields each tournament (pathnet.Tournament), is sent its
+    outcome (correct counts, winner, finite) and returns the task's TaskResult.
+    One task: tournaments on a fresh random population until a winner's fitness reaches the threshold (task 1 with --task1_generations: for exactly
     that many generations; task 2 with --task2_generations likewise), the network
     diverges (a non-finite loss) or max_steps generations are played. The winner
     is evaluated on the task's held-out validation images every --val_every
     generations and at the end (the levels), and at the curve's generations."""
-    from pathnet import random_population, mutate, path_mask
+    from pathnet import random_population, mutate, path_mask, Tournament
     args, rng = ex.args, ex.evo_rng
     fixed = (args.task1_generations, args.task2_generations)[task]
     cap = fixed or args.max_steps
@@ -237,7 +236,7 @@ def evolve(net, sess, ex, task, frozen, batcher):
         """The winner's held-out accuracy, on the curve if this generation is on it.
         Evaluating draws no random numbers and changes no state, so the extra
         evaluations for the curve leave every other column as it was."""
-        accuracy = net.evaluate(sess, task, mask, *ex.validation[task])
+        accuracy = net.evaluate(sess, task, mask, *ex.validation[task], slot=ex.slot)
         ex.report.validation(task, generation, accuracy)
         if generation in on_curve:
             curve[generation] = accuracy
@@ -258,7 +257,7 @@ def evolve(net, sess, ex, task, frozen, batcher):
         masks = np.stack([path_mask(population[i], args.M) for i in pair])
         batches = batcher.take(int(np.prod(shape))).reshape(shape)
         noise_seed = int(ex.noise_rng.integers(2 ** 62)) if args.noise_mode == 'fresh' else 0
-        correct, w, finite = net.tournament(sess, task, masks, frozen, batches, noise_seed)
+        correct, w, finite = yield Tournament(task, masks, frozen, batches, noise_seed)
         fitness = correct / images_per_candidate
         winner, loser = pair[w], pair[1 - w]
         population[loser] = mutate(population[winner], rng, args.M)
@@ -291,9 +290,10 @@ def evolve(net, sess, ex, task, frozen, batcher):
 
 
 def experiment(net, sess, data, ex):
-    """One experiment (both tasks) for ex.seed on an already built graph:
-    everything is re-initialised from the seed, so its row does not depend
-    on what ran before it in this process. Returns the row."""
+    """One experiment (both tasks) for ex.seed in slot ex.slot of an already
+    built graph: everything in the slot is re-initialised from the seed, so
+    its row depends neither on what ran before it in the slot nor on what
+    runs in the other slots. A generator, as evolve(); it returns the row."""
     args, started = ex.args, time.time()
     tasks = [(args.a1, args.a2), (args.b1, args.b2)]
     # fresh: the stored training images are clean and the graph adds noise
@@ -314,21 +314,22 @@ def experiment(net, sess, data, ex):
         keep = input_data.balanced_subset(train[1][1], args.train_images, ex.subset_rng)
         train[1] = tuple(a[keep] for a in train[1])
     results = []
-    sess.run(net.init)
     for task in (0, 1):
         keep, frozen = start_masks(args.control, task, results[0].mask if results else None,
                                    (args.L, args.M))
         images, labels = train[task]
-        net.start_task(sess, task, images, labels, keep, ex.init_rng)
-        result = evolve(net, sess, ex, task, frozen,
-                        input_data.Batcher(len(images), ex.batch_rng))
+        # Task 1 re-initialises all the slot's state: nothing of its last experiment is left.
+        net.start_task(sess, task, images, labels, keep, ex.init_rng, slot=ex.slot)
+        result = yield from evolve(net, sess, ex, task, frozen,
+                                   input_data.Batcher(len(images), ex.batch_rng))
         ex.report.task(task, tasks[task], result)
         results.append(result)
         if task == 0:
             # Retention: task 1's test accuracy before task 2 touches the network (no
             # random draw: the test images' noise was drawn above, evaluating draws none).
-            before = net.evaluate(sess, 0, result.mask, *test[0])
-    accuracy = [net.evaluate(sess, task, results[task].mask, *test[task]) for task in (0, 1)]
+            before = net.evaluate(sess, 0, result.mask, *test[0], slot=ex.slot)
+    accuracy = [net.evaluate(sess, task, results[task].mask, *test[task], slot=ex.slot)
+                for task in (0, 1)]
     for task in (0, 1):
         ex.report.accuracy(task, tasks[task], accuracy[task], before if task == 0 else None)
     return results_log.make_row(
@@ -363,30 +364,36 @@ def run(args, stop, done, failed):
                           batch_size=args.batch_size, learning_rate=args.learning_rate,
                           optimizer=args.optimizer, tasks=2, tournament=args.tournament,
                           aggregate=args.aggregate,
-                          fresh_noise=args.noise if args.noise_mode == 'fresh' else 0.0)
-    report, provenance = Report(args), build()
+                          fresh_noise=args.noise if args.noise_mode == 'fresh' else 0.0,
+                          slots=min(args.slots, len(args.seeds)))
+    report, provenance, running = Report(args), build(), {}
     report.ready(imports=started - STARTED + imported - data_done,
                  data=data_done - started, graph=time.time() - imported)
+
+    def start(k, seed, slot):
+        # Several slots at once: each experiment's output is told when it ends.
+        running[slot] = ex = Experiment(args, Report(args, hold=net.S > 1), stop, provenance,
+                                        seed=seed, slot=slot)
+        ex.report.experiment(k, seed)
+        return experiment(net, sess, data, ex)
+
+    def finish(seed, slot, row):
+        stop.check()     # a row only from a run that was not asked to stop
+        write(args, row, running[slot].history)
+        running.pop(slot).report.written(row)
+        done.append(seed)
+
+    def fail(seed, slot, error):
+        running.pop(slot).report.failed(seed, error)
+        failed.append(seed)
     with pathnet.session(net, args.threads) as sess:
-        for k, seed in enumerate(args.seeds):
-            stop.check()
-            args.seed = seed
-            report.experiment(k, seed)
-            ex = Experiment(args, report, stop, provenance)
-            try:
-                row = experiment(net, sess, data, ex)
-            except (Interrupted, KeyboardInterrupt):
-                raise
-            except Exception as e:   # one seed's failure must not cost the others
-                report.failed(seed, e)
-                failed.append(seed)
-                continue
-            finally:
-                report.end_experiment()
-            stop.check()     # a row only from a run that was not asked to stop
-            write(args, row, ex.history)
-            report.written(row)
-            done.append(seed)
+        sess.run(net.init)      # once: starting a task re-initialises its slot
+        try:
+            scheduler.play(net, sess, args.seeds, start, finish, fail, stop,
+                           check=lambda request: net.check_masks(request.masks))
+        finally:    # unfinished experiments (a stop): what they said so far, no row
+            for ex in running.values():
+                ex.report.close()
     report.seeds(done, failed)
 
 

@@ -8,6 +8,11 @@ network state into working copies, a graph loop trains the copies on the
 same minibatches, and only the winner's copy is scattered back. The loser's
 work is simply dropped, so the state is "snapshotted and restored" without
 any copy of the whole network and without NumPy round trips.
+
+With slots=K the graph holds K experiments (each slot its own modules,
+readouts, optimizer state and training data) and one session.run plays a
+tournament of every slot: the training loop (lockstep/training.py) trains
+all their candidates together. slots=1 is the ordinary single experiment.
 """
 import os
 
@@ -19,14 +24,15 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from lockstep.training import (INPUTS, CLASSES, ADAM_BETA1, ADAM_BETA2,  # noqa: E402,F401
+                               ADAM_EPSILON, Training)
 
 tf.get_logger().setLevel('ERROR')   # the deprecation notes of the v1 API
 tf.disable_v2_behavior()
 
-INPUTS = 784
-CLASSES = 2
 INIT_STDDEV, INIT_BIAS = 0.1, 0.1   # the TF 1.x tutorials' init, as in 2017
-ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8   # TF defaults
 
 
 # ---------------------------------------------------------------------------
@@ -57,50 +63,57 @@ def path_mask(path, M):
 # ---------------------------------------------------------------------------
 # The graph.
 
-class PathNet:
+class PathNet(Training):
     """The super network of L layers x M modules, each task's readout, the
-    optimizer state, and the ops that run a tournament."""
+    optimizer state, and the ops that run a tournament; all of it once per
+    slot (an experiment of its own) when slots > 1."""
 
     TOURNAMENTS = ('restore', 'shared')
     AGGREGATES = ('sum', 'mean')
 
     def __init__(self, L=3, M=10, N=3, filt=20, T=50, batch_size=16,
                  learning_rate=0.001, optimizer='adam', tasks=2, tournament='restore',
-                 aggregate='sum', fresh_noise=0.0):
+                 aggregate='sum', fresh_noise=0.0, slots=1):
         """tournament: 'restore' (both candidates from the same state, the
         winner's training kept) or 'shared' (the paper's: A trains and keeps
         its updates, then B from A's end state). aggregate: how a layer
         combines its active modules. fresh_noise: salt-and-pepper rate drawn
         anew at every use of an image (the stored images are then clean);
-        0 when the images were made noisy once, before they were loaded."""
-        assert tournament in self.TOURNAMENTS and aggregate in self.AGGREGATES
+        0 when the images were made noisy once, before they were loaded.
+        slots: how many experiments the graph holds."""
+        assert tournament in self.TOURNAMENTS and aggregate in self.AGGREGATES and slots >= 1
         self.L, self.M, self.N, self.filt = L, M, N, filt
-        self.T, self.batch_size = T, batch_size
+        self.T, self.batch_size, self.S = T, batch_size, slots
         self.lr, self.optimizer = learning_rate, optimizer
         self.mode, self.aggregate, self.fresh_noise = tournament, aggregate, fresh_noise
         self.default_rng = np.random.default_rng(0)   # for callers that bring none
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self._placeholders(tasks)
-            self._state(tasks)
-            self._task_ops()
+            self._placeholders()
+            self.slot = [self._state(tasks, s) for s in range(slots)]
             self._tournament_op()
-            self._eval_op()
             self.init = tf.global_variables_initializer()
         self.graph.finalize()   # nothing may be added while evolving
+        # Slot 0's state by its old names, for a single experiment's callers.
+        for name in ('weights', 'biases', 'readout_w', 'readout_b', 'params', 'moments',
+                     'step', 'images', 'labels', 'start_task_op', 'accuracy'):
+            setattr(self, name, getattr(self.slot[0], name))
 
     # -- inputs ------------------------------------------------------------
-    def _placeholders(self, tasks):
-        L, M, T, B = self.L, self.M, self.T, self.batch_size
+    def _placeholders(self):
+        L, M, T, B, S = self.L, self.M, self.T, self.batch_size, self.S
         with tf.name_scope('inputs'):
-            self.geopath = tf.placeholder(tf.float32, [2, L, M], 'geopath')
-            self.frozen = tf.placeholder(tf.float32, [L, M], 'frozen')
-            self.task = tf.placeholder(tf.int32, [], 'task')
+            # A tournament: every slot's pair of paths, frozen modules, task...
+            self.geopath = tf.placeholder(tf.float32, [S, 2, L, M], 'geopath')
+            self.frozen = tf.placeholder(tf.float32, [S, L, M], 'frozen')
+            self.task_of_slot = tf.placeholder(tf.int32, [S], 'task_of_slot')
             # restore: both candidates train on the same T minibatches;
             # shared: each candidate on T minibatches of its own.
             self.batches = tf.placeholder(
-                tf.int32, [T, B] if self.mode == 'restore' else [2, T, B], 'batches')
-            self.noise_seed = tf.placeholder(tf.int64, [], 'noise_seed')
+                tf.int32, [S, T, B] if self.mode == 'restore' else [S, 2, T, B], 'batches')
+            self.noise_seed = tf.placeholder(tf.int64, [S], 'noise_seed')
+            # ... and what starting a task or evaluating a path in one slot needs.
+            self.task = tf.placeholder(tf.int32, [], 'task')
             self.images_in = tf.placeholder(tf.float32, [None, INPUTS], 'images')
             self.labels_in = tf.placeholder(tf.float32, [None, CLASSES], 'labels')
             self.keep = tf.placeholder(tf.float32, [L, M], 'keep')
@@ -115,277 +128,108 @@ class PathNet:
     def _shapes(self):
         return [[self.M, INPUTS if l == 0 else self.filt, self.filt] for l in range(self.L)]
 
-    # -- state: modules, readouts, optimizer moments, training data ----------
-    def _state(self, tasks):
+    # -- a slot: modules, readouts, optimizer moments, training data --------
+    def _state(self, tasks, s):
+        """Slot s's variables and its start_task and evaluate ops. Variables of
+        their own (not a slot dimension): the fused optimizer kernels and the
+        task's data need whole variables, and a slot's ops then have the shapes
+        of a single experiment's."""
         M, F = self.M, self.filt
-        # start_task gives every module and readout its initial values.
-        with tf.name_scope('modules'):
-            self.weights = [tf.Variable(tf.zeros(s), name='w%d' % l)
-                            for l, s in enumerate(self._shapes())]
-            self.biases = [tf.Variable(tf.zeros([M, F]), name='b%d' % l)
-                           for l in range(self.L)]
-        with tf.name_scope('readouts'):
-            self.readout_w = tf.Variable(tf.zeros([tasks, F, CLASSES]), name='w')
-            self.readout_b = tf.Variable(tf.zeros([tasks, CLASSES]), name='b')
-        self.params = self.weights + self.biases + [self.readout_w, self.readout_b]
-        with tf.name_scope('optimizer'):
-            self.moments = [[tf.Variable(tf.zeros(p.shape), trainable=False)
-                             for p in self.params] for _ in range(2)]
-            self.step = tf.Variable(0.0, trainable=False, name='step')
-        with tf.name_scope('data'):
-            # The task's training set lives in the graph: a tournament then
-            # needs only the minibatch indices as its feed.
-            self.images = tf.Variable(tf.zeros([1, INPUTS]), trainable=False,
-                                      validate_shape=False, name='images')
-            self.labels = tf.Variable(tf.zeros([1, CLASSES]), trainable=False,
-                                      validate_shape=False, name='labels')
+        x = SimpleNamespace()
+        with tf.name_scope('slot%d' % s if s else None):
+            # start_task gives every module and readout its initial values.
+            with tf.name_scope('modules'):
+                x.weights = [tf.Variable(tf.zeros(sh), name='w%d' % l)
+                             for l, sh in enumerate(self._shapes())]
+                x.biases = [tf.Variable(tf.zeros([M, F]), name='b%d' % l)
+                            for l in range(self.L)]
+            with tf.name_scope('readouts'):
+                x.readout_w = tf.Variable(tf.zeros([tasks, F, CLASSES]), name='w')
+                x.readout_b = tf.Variable(tf.zeros([tasks, CLASSES]), name='b')
+            x.params = x.weights + x.biases + [x.readout_w, x.readout_b]
+            with tf.name_scope('optimizer'):
+                x.moments = [[tf.Variable(tf.zeros(p.shape), trainable=False)
+                              for p in x.params] for _ in range(2)]
+                x.step = tf.Variable(0.0, trainable=False, name='step')
+            with tf.name_scope('data'):
+                # The task's training set lives in the graph: a tournament then
+                # needs only the minibatch indices as its feed.
+                x.images = tf.Variable(tf.zeros([1, INPUTS]), trainable=False,
+                                       validate_shape=False, name='images')
+                x.labels = tf.Variable(tf.zeros([1, CLASSES]), trainable=False,
+                                       validate_shape=False, name='labels')
+            x.start_task_op = self._task_op(x)
+            x.accuracy = self._eval_op(x)
+        return x
 
-    def _task_ops(self):
+    def _task_op(self, x):
         """start_task: load the task's data, re-initialise every module not
         kept, give the task a fresh readout and a fresh optimizer state."""
         with tf.name_scope('start_task'):
-            ops = [tf.assign(self.images, self.images_in, validate_shape=False),
-                   tf.assign(self.labels, self.labels_in, validate_shape=False)]
+            ops = [tf.assign(x.images, self.images_in, validate_shape=False),
+                   tf.assign(x.labels, self.labels_in, validate_shape=False)]
             for l in range(self.L):
                 keep = tf.cast(self.keep[l], tf.bool)
-                for var, fresh in ((self.weights[l], self.init_weights[l]),
-                                   (self.biases[l], tf.fill([self.M, self.filt], INIT_BIAS))):
+                for var, fresh in ((x.weights[l], self.init_weights[l]),
+                                   (x.biases[l], tf.fill([self.M, self.filt], INIT_BIAS))):
                     k = tf.reshape(keep, [self.M] + [1] * (len(var.shape) - 1))
                     ops.append(tf.assign(var, tf.where_v2(k, var, fresh)))
-            ops.append(tf.scatter_update(self.readout_w, [self.task],
+            ops.append(tf.scatter_update(x.readout_w, [self.task],
                                          tf.expand_dims(self.init_readout, 0)))
-            ops.append(tf.scatter_update(self.readout_b, [self.task],
+            ops.append(tf.scatter_update(x.readout_b, [self.task],
                                          tf.fill([1, CLASSES], INIT_BIAS)))
-            for m in self.moments[0] + self.moments[1]:
+            for m in x.moments[0] + x.moments[1]:
                 ops.append(tf.assign(m, tf.zeros_like(m)))
-            ops.append(tf.assign(self.step, 0.0))
-            self.start_task_op = tf.group(*ops)
+            ops.append(tf.assign(x.step, 0.0))
+            return tf.group(*ops)
 
-    # -- the network on gathered working copies -----------------------------
-    def _slots(self, geopath, frozen):
-        """The N module slots of each layer of C candidates.
-
-        top_k on a 0/1 mask returns the active modules first (lower index
-        first on ties), so every layer gets N distinct slots; a slot whose
-        module is not on the path is 'off': it adds nothing forward and is
-        never updated, and being distinct it can be scattered back safely.
-        Returns, per layer, slots [C, N] and float masks on, train [C, N]."""
-        C = int(geopath.shape[0])
-        slots = tf.math.top_k(geopath, k=self.N, sorted=True).indices        # [C, L, N]
-        on = tf.gather(geopath, slots, batch_dims=2)
-        train = on
-        if frozen is not None:
-            frozen = tf.tile(tf.expand_dims(frozen, 0), [C, 1, 1])
-            train = on * (1.0 - tf.gather(frozen, slots, batch_dims=2))
-        return [tf.unstack(t, axis=1) for t in (slots, on, train)]
-
-    def _layout(self, var, slots, l, C):
-        """Rows `slots` [C, N] of a module variable ([M, in, F] weights or
-        [M, F] biases) laid out so a layer is one matmul: weights [in, C*N*F]
-        for layer 1 (all candidates share the input), [C, in, N*F] above."""
-        g = tf.gather(var, tf.reshape(slots, [-1]))
-        N, F = self.N, self.filt
-        if len(var.shape) == 2:
-            return tf.reshape(g, [-1]) if l == 0 else tf.reshape(g, [C, 1, N * F])
-        inputs = int(var.shape[1])
-        if l == 0:
-            return tf.reshape(tf.transpose(g, [1, 0, 2]), [inputs, C * N * F])
-        return tf.reshape(tf.transpose(tf.reshape(g, [C, N, inputs, F]), [0, 2, 1, 3]),
-                          [C, inputs, N * F])
-
-    def _unlayout(self, work, l, c, is_bias):
-        """Candidate c's slots of a laid-out copy, as module rows [N, in?, F]."""
-        N, F = self.N, self.filt
-        if is_bias:
-            return tf.gather(tf.reshape(work, [-1, N, F]), c)
-        if l == 0:
-            return tf.transpose(tf.gather(tf.reshape(work, [INPUTS, -1, N, F]), c, axis=1),
-                                [1, 0, 2])
-        return tf.transpose(tf.reshape(tf.gather(work, c), [-1, N, F]), [1, 0, 2])
-
-    def _slot_mask(self, m, l, C):
-        """A per-slot mask [C, N] spread over a laid-out copy of layer l:
-        [C*N*F] in layer 1, [C, 1, N*F] above (broadcasts to weights too)."""
-        mf = tf.tile(tf.reshape(m, [C, self.N, 1]), [1, 1, self.filt])
-        return tf.reshape(mf, [-1] if l == 0 else [C, 1, -1])
-
-    def _forward(self, x, ws, bs, readout_w, readout_b, on, keep, C):
-        """Logits [C, batch, 2]. A module is dense + ReLU; a layer outputs
-        the sum of its active modules (`on`, per layer [C, N]). Where the
-        slot mask `keep` (per layer, as _slot_mask) is 0 the module is
-        frozen: its weights get no gradient, but gradient still flows
-        through it to the layers below."""
-        N, F = self.N, self.filt
-
-        def frozen_blend(t, k):
-            return k * t + (1.0 - k) * tf.stop_gradient(t)
-        # Layer 1 has nothing below it, so its blend can act on the small
-        # pre-activations [B, C*N*F] instead of the large weights.
-        def combine(h, l):     # h [C, B, F]: the sum of layer l's active modules
-            if self.aggregate == 'sum':
-                return h
-            return h / tf.reshape(tf.maximum(tf.reduce_sum(on[l], 1), 1.0), [C, 1, 1])
-        z = frozen_blend(tf.matmul(x, ws[0]) + bs[0], keep[0])
-        h = tf.reshape(tf.nn.relu(z), [-1, C, N, F]) * tf.reshape(on[0], [1, C, N, 1])
-        h = combine(tf.transpose(tf.reduce_sum(h, 2), [1, 0, 2]), 0)       # [C, B, F]
-        for l in range(1, self.L):
-            w, b = frozen_blend(ws[l], keep[l]), frozen_blend(bs[l], keep[l])
-            z = tf.nn.relu(tf.matmul(h, w) + b)                            # [C, B, N*F]
-            h = combine(tf.reduce_sum(tf.reshape(z, [C, -1, N, F])
-                                      * tf.reshape(on[l], [C, 1, N, 1]), 2), l)
-        return tf.matmul(h, readout_w) + readout_b
-
-    def _copies(self, group, slots, C):
-        """Laid-out copies of [weights..., biases..., readout w, readout b]."""
-        L = self.L
-        out = [self._layout(group[l], slots[l], l, C) for l in range(L)]
-        out += [self._layout(group[L + l], slots[l], l, C) for l in range(L)]
-        rw = tf.gather(group[2 * L], self.task)
-        rb = tf.gather(group[2 * L + 1], self.task)
-        return out + [tf.tile(tf.expand_dims(rw, 0), [C, 1, 1]),
-                      tf.tile(tf.reshape(rb, [1, 1, CLASSES]), [C, 1, 1])]
+    def _eval_op(self, x):
+        with tf.name_scope('evaluate'):
+            picks, on, _ = self._modules(self.eval_geopath, None)
+            p = self._copies(x.params, picks, 1, self.task)
+            keep = [self._module_mask(o, l, 1) for l, o in enumerate(on)]
+            keep[0] = tf.reshape(keep[0], [1, 1, -1])
+            logits = self._forward([self.images_in], [p], on, keep, 1)
+            hits = tf.equal(tf.argmax(logits[0], 1), tf.argmax(self.labels_in, 1))
+            return tf.reduce_mean(tf.cast(hits, tf.float32))
 
     def _tournament_op(self):
         """restore: both candidates train at once from the same state and
         only the winner is kept. shared: candidate A trains and is kept,
-        then B trains from the state A left, and is kept too."""
+        then B trains from the state A left, and is kept too. Every slot at
+        once, each in its own state."""
+        S = self.S
+        step0 = tf.stack([x.step for x in self.slot]) + 0.0
         with tf.name_scope('tournament'):
             if self.mode == 'restore':
-                correct, finite, step, keep = self._train(self.geopath, self.batches,
-                                                          self.step + 0.0, 0)
+                correct, finite, step, keep = self._train(self.geopath, self.batches, step0, 0)
                 # Ties go to the first candidate.
-                first, second = tf.unstack(correct)
+                first, second = tf.unstack(correct, axis=1)
                 self.winner = tf.cast(second > first, tf.int32)
-                writes = keep(self.winner)
-                self.finite = tf.gather(finite, self.winner)
+                writes = keep(tf.unstack(self.winner))
+                self.finite = tf.gather(finite, self.winner, batch_dims=1)
             else:
-                c_a, f_a, step_a, keep_a = self._train(self.geopath[:1], self.batches[0],
-                                                       self.step + 0.0, 0)
-                writes_a = keep_a(0)
+                first = [tf.constant(0)] * S
+                c_a, f_a, step_a, keep_a = self._train(self.geopath[:, :1],
+                                                       self.batches[:, 0], step0, 0)
+                writes_a = keep_a(first)
                 with tf.control_dependencies([writes_a]):   # B starts where A ended
-                    c_b, f_b, step, keep_b = self._train(self.geopath[1:], self.batches[1],
-                                                         step_a + 0.0, 1)
-                    writes = keep_b(0)
-                correct = tf.concat([c_a, c_b], 0)
-                first, second = tf.unstack(correct)
-                self.winner = tf.cast(second > first, tf.int32)
-                self.finite = tf.logical_and(f_a[0], f_b[0])
+                    c_b, f_b, step, keep_b = self._train(self.geopath[:, 1:],
+                                                         self.batches[:, 1], step_a + 0.0, 1)
+                    writes = keep_b(first)
+                correct = tf.concat([c_a, c_b], 1)
+                a, b = tf.unstack(correct, axis=1)
+                self.winner = tf.cast(b > a, tf.int32)
+                self.finite = tf.logical_and(f_a[:, 0], f_b[:, 0])
             self.correct = correct
             with tf.control_dependencies([writes]):
-                self.tournament_op = tf.assign(self.step, step)
-
-    def _train(self, geopath, batches, step0, phase):
-        """Train the C candidates of `geopath` [C, L, M] for T minibatches
-        (`batches` [T, B]) on scratch copies of their modules, with the fused
-        optimizer kernels (elementwise Adam in separate ops cost 3/4 of the
-        time). Returns correct counts [C], whether every loss was finite [C],
-        the step count after training, and keep(c): the ops that write
-        candidate c's training back into the network state."""
-        L, T, B = self.L, self.T, self.batch_size
-        C = int(geopath.shape[0])
-        slots, on, train = self._slots(geopath, self.frozen)
-        keep = [self._slot_mask(train[l], l, C) for l in range(L)]
-        params = self._copies(self.params, slots, C)
-        moments = [self._copies(m, slots, C) for m in self.moments]
-        # The scratch buffers' initializers must not wait for the training
-        # this phase may depend on (shared: candidate A's writes).
-        with tf.name_scope('scratch'), tf.control_dependencies(None):
-            work = [tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
-            work_m = [[tf.Variable(tf.zeros(p.shape), trainable=False) for p in params]
-                      for _ in moments]
-        # Only trained slots keep their moments: with zero moments and a
-        # zero gradient the fused Adam step leaves a weight exactly as is.
-        load = [tf.assign(w, p) for w, p in zip(work, params)]
-        load += [tf.assign(w, m * k) for wm, mm in zip(work_m, moments)
-                 for w, m, k in zip(wm, mm, keep + keep + [1.0, 1.0])]
-        with tf.control_dependencies(load):
-            i0 = tf.constant(0) + 0
-
-        def body(i, correct, finite, step):
-            with tf.control_dependencies([i]):      # read after last update
-                p = [w.read_value() for w in work]
-            batch = tf.gather(batches, i)
-            x = tf.reshape(tf.gather(self.images, batch), [B, INPUTS])
-            if self.fresh_noise:
-                x = self._noisy(x, tf.cast(phase * T + i, tf.int64))
-            y = tf.reshape(tf.gather(self.labels, batch), [1, B, CLASSES])
-            logits = self._forward(x, p[:L], p[L:2 * L], p[-2], p[-1], on, keep, C)
-            loss = tf.nn.softmax_cross_entropy_with_logits_v2(
-                labels=tf.tile(y, [C, 1, 1]), logits=logits)
-            # Candidates own disjoint copies, so one gradient of the summed
-            # loss is each candidate's own gradient.
-            grads = tf.gradients(tf.reduce_sum(tf.reduce_mean(loss, 1)), p)
-            hits = tf.cast(tf.equal(tf.argmax(logits, 2), tf.argmax(y, 2)), tf.int32)
-            finite = tf.logical_and(finite, tf.reduce_all(tf.is_finite(loss), 1))
-            step = step + 1.0
-            # The reads above may alias the scratch buffers, which the
-            # kernels update in place: every gradient first.
-            with tf.control_dependencies(grads + [hits, finite]):
-                grads = [tf.identity(g) for g in grads]
-            if self.optimizer == 'sgd':
-                updates = [tf.raw_ops.ApplyGradientDescent(var=w, alpha=self.lr, delta=g)
-                           for w, g in zip(work, grads)]
-            else:
-                updates = [tf.raw_ops.ApplyAdam(
-                    var=w, m=m, v=v, beta1_power=ADAM_BETA1 ** step,
-                    beta2_power=ADAM_BETA2 ** step, lr=self.lr, beta1=ADAM_BETA1,
-                    beta2=ADAM_BETA2, epsilon=ADAM_EPSILON, grad=g)
-                    for w, m, v, g in zip(work, work_m[0], work_m[1], grads)]
-            with tf.control_dependencies(updates):
-                return i + 1, correct + tf.reduce_sum(hits, 1), finite, step
-
-        _, correct, finite, step = tf.while_loop(
-            lambda i, *_: i < T, body,
-            [i0, tf.zeros([C], tf.int32), tf.ones([C], tf.bool), step0],
-            parallel_iterations=1)
-        return correct, finite, step, lambda c: self._keep(c, slots, train, work, work_m,
-                                                           [correct, finite, step])
-
-    def _noisy(self, x, draw):
-        """Salt-and-pepper noise drawn anew for this use of the images, from
-        the tournament's seed and the minibatch's number: the same seed gives
-        the same noise. One uniform draw per pixel, as in input_data."""
-        u = tf.random.stateless_uniform(tf.shape(x), tf.stack([self.noise_seed, draw]))
-        return tf.where_v2(u < self.fresh_noise,
-                           tf.cast(u >= self.fresh_noise / 2, tf.float32), x)
-
-    def _keep(self, c, slots, train, work, work_m, after):
-        """Scatter candidate c's trained slots back into the network state.
-        Its off and frozen slots are written back as they were, so they
-        stay bit for bit; the other candidate's work is dropped."""
-        L, N = self.L, self.N
-        rows = [tf.gather(slots[l], c) for l in range(L)]                   # [N] each
-        trained_slot = [tf.gather(train[l], c) > 0 for l in range(L)]
-        with tf.control_dependencies(after):
-            writes = []
-            for state, scratch in ((self.params, work), (self.moments[0], work_m[0]),
-                                   (self.moments[1], work_m[1])):
-                for j in range(2 * L):
-                    l, is_bias = j % L, j >= L
-                    trained = self._unlayout(scratch[j].read_value(), l, c, is_bias)
-                    kept = tf.reshape(trained_slot[l], [N] + [1] * (2 - is_bias))
-                    writes.append(tf.scatter_update(state[j], rows[l], tf.where_v2(
-                        kept, trained, tf.gather(state[j], rows[l]))))
-                for j, shape in ((2 * L, [1, self.filt, CLASSES]), (2 * L + 1, [1, CLASSES])):
-                    writes.append(tf.scatter_update(state[j], tf.reshape(self.task, [1]),
-                                  tf.reshape(tf.gather(scratch[j].read_value(), c), shape)))
-        return tf.group(*writes)
-
-    def _eval_op(self):
-        with tf.name_scope('evaluate'):
-            slots, on, _ = self._slots(self.eval_geopath, None)
-            p = self._copies(self.params, slots, 1)
-            keep = [self._slot_mask(o, l, 1) for l, o in enumerate(on)]
-            L = self.L
-            logits = self._forward(self.images_in, p[:L], p[L:2 * L], p[-2], p[-1],
-                                   on, keep, 1)
-            hits = tf.equal(tf.argmax(logits[0], 1), tf.argmax(self.labels_in, 1))
-            self.accuracy = tf.reduce_mean(tf.cast(hits, tf.float32))
+                self.tournament_op = tf.group(*[tf.assign(x.step, t) for x, t in
+                                                zip(self.slot, tf.unstack(step))])
 
     # -- the session side ----------------------------------------------------
     def check_masks(self, masks):
-        """The graph gives each layer N module slots: a mask with more active
-        modules would be cut silently (by top_k), so refuse it. masks:
+        """The graph gives each layer N module positions: a mask with more
+        active modules would be cut silently (by top_k), so refuse it. masks:
         [C, L, M] 0/1 (C candidates)."""
         counts = np.count_nonzero(np.asarray(masks), axis=-1)            # [C, L]
         if counts.size and counts.max() > self.N:
@@ -394,15 +238,12 @@ class PathNet:
             raise ValueError('path has %d active modules in layer %d, at most N=%d%s'
                              % (counts[c, l], l + 1, self.N, where))
 
-    def feed_dict(self, task, geopaths=None, frozen=None, batches=None, images=None,
-                  labels=None, keep=None, init=None, noise_seed=None):
-        """The one place feeds are built."""
+    def feed_dict(self, task, geopaths=None, images=None, labels=None, keep=None, init=None):
+        """The feeds of start_task and evaluate (tournaments: tournaments())."""
         feeds = {self.task: task}
         if geopaths is not None:
-            feeds[self.geopath if len(geopaths) == 2 else self.eval_geopath] = np.asarray(geopaths)
-        for ph, value in ((self.frozen, frozen), (self.batches, batches), (self.images_in, images),
-                          (self.labels_in, labels), (self.keep, keep),
-                          (self.noise_seed, noise_seed)):
+            feeds[self.eval_geopath] = np.asarray(geopaths)
+        for ph, value in ((self.images_in, images), (self.labels_in, labels), (self.keep, keep)):
             if value is not None:
                 feeds[ph] = value
         if init is not None:
@@ -422,29 +263,55 @@ class PathNet:
         return [truncated_normal(s) for s in self._shapes()] + \
             [truncated_normal([self.filt, CLASSES])]
 
-    def start_task(self, sess, task, images, labels, keep, rng=None):
-        """Load a task's data; re-initialise (from rng) every module not kept,
-        the task's readout and the optimizer state."""
+    def start_task(self, sess, task, images, labels, keep, rng=None, slot=0):
+        """Load a task's data into a slot; re-initialise (from rng) every module
+        not kept, the task's readout and the optimizer state."""
         init = self.initial_weights(rng if rng is not None else self.default_rng)
-        sess.run(self.start_task_op, self.feed_dict(task, images=images, labels=labels,
-                                                     keep=keep, init=init))
+        sess.run(self.slot[slot].start_task_op, self.feed_dict(
+            task, images=images, labels=labels, keep=keep, init=init))
 
-    def tournament(self, sess, task, masks, frozen, batches, noise_seed=0):
-        """One generation's training (see _tournament_op). Returns the correct
-        counts [2], the winner's index, and whether every loss of the kept
-        training was finite (False: the network diverged)."""
-        self.check_masks(masks)
+    def tournaments(self, sess, requests):
+        """One generation of every slot (see _tournament_op): requests[s] is
+        slot s's Tournament, None for an idle slot (it trains on whatever it
+        holds and its result is dropped). Returns per slot (correct counts [2],
+        the winner's index, whether every loss of the kept training was finite)
+        or None."""
+        L, M, T, B = self.L, self.M, self.T, self.batch_size
+        idle = Tournament(0, np.zeros((2, L, M), np.float32), np.zeros((L, M), np.float32),
+                          np.zeros((T, B) if self.mode == 'restore' else (2, T, B), np.int32), 0)
+        full = [r if r is not None else idle for r in requests]
+        for r in full:
+            self.check_masks(r.masks)
         correct, winner, finite, _ = sess.run(
             [self.correct, self.winner, self.finite, self.tournament_op],
-            self.feed_dict(task, geopaths=masks, frozen=frozen, batches=batches,
-                           noise_seed=noise_seed))
-        return correct, int(winner), bool(finite)
+            {self.task_of_slot: [r.task for r in full],
+             self.geopath: np.stack([r.masks for r in full]),
+             self.frozen: np.stack([r.frozen for r in full]),
+             self.batches: np.stack([r.batches for r in full]),
+             self.noise_seed: [r.noise_seed for r in full]})
+        return [(correct[s], int(winner[s]), bool(finite[s])) if r is not None else None
+                for s, r in enumerate(requests)]
 
-    def evaluate(self, sess, task, mask, images, labels):
-        """Accuracy of one path (mask [L, M]) on the given images."""
+    def tournament(self, sess, task, masks, frozen, batches, noise_seed=0):
+        """One tournament of slot 0 (the others idle): tournaments() for one."""
+        return self.tournaments(sess, [Tournament(task, masks, frozen, batches, noise_seed)]
+                                + [None] * (self.S - 1))[0]
+
+    def evaluate(self, sess, task, mask, images, labels, slot=0):
+        """Accuracy of one path (mask [L, M]) of a slot on the given images."""
         self.check_masks([mask])
-        return float(sess.run(self.accuracy, self.feed_dict(
+        return float(sess.run(self.slot[slot].accuracy, self.feed_dict(
             task, geopaths=[mask], images=images, labels=labels)))
+
+
+class Tournament:
+    """What one tournament of one experiment needs: its task, the pair's
+    masks [2, L, M], the frozen modules [L, M], the minibatch indices and the
+    fresh-noise seed. evolve() yields these; PathNet.tournaments plays them."""
+
+    def __init__(self, task, masks, frozen, batches, noise_seed=0):
+        self.task, self.masks, self.frozen = task, masks, frozen
+        self.batches, self.noise_seed = batches, noise_seed
 
 
 def session(net, threads=0):

@@ -17,18 +17,47 @@ class Report:
     TensorBoard scalars of --log_dir (the two fitnesses and the best so far, per
     generation; with several seeds, a folder per seed)."""
 
-    def __init__(self, args):
+    def __init__(self, args, hold=False):
+        """hold: keep the console lines and events until release(), so that the
+        experiments of several slots, running at once, are told one after
+        another (the batch files a console's lines by its events)."""
         self.args, self.several, self.writer = args, len(args.seeds) > 1, None
+        self.held = [] if hold else None
+
+    def _say(self, text, err=False):
+        if self.held is not None:
+            self.held.append((err, text))
+        else:
+            print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+    def _emit(self, *a, **k):
+        if self.held is not None:
+            self.held.append((None, (a, k)))
+        else:
+            emit(*a, **k)
+
+    def close(self):
+        """The experiment is over: close its TensorBoard log, tell what was held."""
+        self.end_experiment()
+        self.release()
+
+    def release(self):
+        """Tell what was held, in order; from now on nothing is held."""
+        held, self.held = self.held or [], None
+        for err, what in held:
+            if err is None:
+                emit(*what[0], **what[1])
+            else:
+                self._say(what, err)
 
     def ready(self, imports, data, graph):
-        print('ready %.1fs after start: imports %.1fs, data %.1fs, graph %.1fs'
-              % (time.time() - STARTED, imports, data, graph), flush=True)
+        self._say('ready %.1fs after start: imports %.1fs, data %.1fs, graph %.1fs'
+              % (time.time() - STARTED, imports, data, graph))
 
     def experiment(self, k, seed):
-        emit('start', seed)
+        self._emit('start', seed)
         if self.several:
-            print('experiment %d of %d: seed %d' % (k + 1, len(self.args.seeds), seed),
-                  flush=True)
+            self._say('experiment %d of %d: seed %d' % (k + 1, len(self.args.seeds), seed))
         if self.args.log_dir:
             from pathnet import tf
             self.writer = tf.summary.FileWriter(os.path.join(self.args.log_dir, 'seed%d' % seed)
@@ -43,8 +72,8 @@ class Report:
                 tf.Summary.Value(tag='task%d/best' % (task + 1), simple_value=best)]),
                 generation)
         if not self.args.quiet:
-            print('task %d  gen %4d  fitness %.4f %.4f  best %.4f  %6.1fs'
-                  % (task + 1, generation, fitness[0], fitness[1], best, seconds), flush=True)
+            self._say('task %d  gen %4d  fitness %.4f %.4f  best %.4f  %6.1fs'
+                  % (task + 1, generation, fitness[0], fitness[1], best, seconds))
 
     def validation(self, task, generation, accuracy):
         if self.writer:
@@ -53,17 +82,15 @@ class Report:
                 tag='task%d/val_accuracy' % (task + 1), simple_value=accuracy)]), generation)
 
     def diverged(self, seed, task, generation):
-        print('warning: seed %d: task %d diverged at generation %d (non-finite loss); '
-              'recorded as not converged' % (seed, task + 1, generation),
-              file=sys.stderr, flush=True)
+        self._say('warning: seed %d: task %d diverged at generation %d (non-finite loss); '
+              'recorded as not converged' % (seed, task + 1, generation), err=True)
 
     def task(self, task, classes, result):
-        print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s'
+        self._say('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s'
               % (task + 1, classes[0], classes[1],
                  'solved' if result.converged else
                  'DIVERGED' if result.diverged else 'NOT solved',
-                 result.generations, result.fitness, results_log.path_text(result.mask)),
-              flush=True)
+                 result.generations, result.fitness, results_log.path_text(result.mask)))
 
     def accuracy(self, task, classes, accuracy, before=None):
         """A task's test accuracy after task 2; task 1's also right after task 1."""
@@ -74,9 +101,9 @@ class Report:
         if task == 0 and self.args.control == 'scratch':
             notes.append('meaningless under scratch, as is the overlap: task 1\'s modules '
                          'were re-initialised')
-        print('task %d test accuracy (%d vs %d, winning path): %.4f%s'
-              % (task + 1, classes[0], classes[1], accuracy,
-                 ' (%s)' % '; '.join(notes) if notes else ''))
+        self._say('task %d test accuracy (%d vs %d, winning path): %.4f%s'
+                  % (task + 1, classes[0], classes[1], accuracy,
+                     ' (%s)' % '; '.join(notes) if notes else ''))
 
     def end_experiment(self):
         if self.writer:
@@ -84,21 +111,23 @@ class Report:
             self.writer = None
 
     def failed(self, seed, error):
-        print('error: seed %d failed: %s: %s' % (seed, type(error).__name__, first_line(error)),
-              file=sys.stderr, flush=True)
-        emit('failed', seed, error='%s: %s' % (type(error).__name__, first_line(error)))
+        self._say('error: seed %d failed: %s: %s'
+                  % (seed, type(error).__name__, first_line(error)), err=True)
+        self._emit('failed', seed, error='%s: %s' % (type(error).__name__, first_line(error)))
+        self.close()
 
     def written(self, row):
-        print('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
-              % (row['task1_generations'] + row['task2_generations'], row['task1_generations'],
-                 row['task2_generations'], row['overlap']), flush=True)
-        emit('done', row['seed'], task1_generations=row['task1_generations'],
-             task2_generations=row['task2_generations'], overlap=row['overlap'])
+        self._say('Entire Iter:%d,TASK1:%d,TASK2:%d,Overlap:%d'
+                  % (row['task1_generations'] + row['task2_generations'], row['task1_generations'],
+                     row['task2_generations'], row['overlap']))
+        self._emit('done', row['seed'], task1_generations=row['task1_generations'],
+                   task2_generations=row['task2_generations'], overlap=row['overlap'])
+        self.close()
 
     def seeds(self, done, failed):
         if self.several:
-            print('seeds: %d done, %d failed%s' % (len(done), len(failed),
-                  ' (%s)' % ' '.join(map(str, failed)) if failed else ''), flush=True)
+            self._say('seeds: %d done, %d failed%s' % (len(done), len(failed),
+                      ' (%s)' % ' '.join(map(str, failed)) if failed else ''))
 
 
 def first_line(error):

@@ -27,6 +27,16 @@ from log_format import (COLUMNS, COLUMNS_V1, COLUMNS_V2, COLUMNS_V3,  # noqa: F4
 # ---------------------------------------------------------------------------
 # Writing.
 
+class TaskResult:
+    """One task of an experiment, as the driver's evolve() ends it."""
+
+    def __init__(self, generations, converged, diverged, mask, fitness, reached,
+                 val_accuracy, val_reached, curve):
+        self.generations, self.converged, self.diverged = generations, converged, diverged
+        self.mask, self.fitness, self.reached = mask, fitness, reached
+        self.val_accuracy, self.val_reached, self.curve = val_accuracy, val_reached, curve
+
+
 def check_writable(path, folder=False):
     """Fail before training, not after it, and create nothing: a failed or
     interrupted run leaves no empty file behind."""

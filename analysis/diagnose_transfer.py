@@ -25,6 +25,7 @@ import numpy as np
 
 import binary_mnist_pathnet as driver
 import input_data
+from lockstep.scheduler import alone
 from report import Report
 from stop import Stop
 
@@ -75,12 +76,12 @@ def main(argv=None):
                           optimizer=args.optimizer, tasks=2, tournament=args.tournament,
                           aggregate=args.aggregate)
     tried = []
-    real = net.tournament
+    real = net.tournaments
 
-    def tournament(sess, task, masks, *a, **k):
-        if task == 1:
-            tried.extend(np.array(masks))
-        return real(sess, task, masks, *a, **k)
+    def tournament(sess, requests):
+        if requests[0].task == 1:
+            tried.extend(np.array(requests[0].masks))
+        return real(sess, requests)
     print('seed  task1  path1 fitness/val after 1 tournament, generations to %.3f (cap %d): '
           'new images | same images   evolution: candidates = path1, >= 6 of its modules, '
           'task-2 generations' % (args.threshold, cap))
@@ -97,8 +98,8 @@ def main(argv=None):
             sess.run(net.init)
             none = np.zeros((args.L, args.M), np.float32)
             net.start_task(sess, 0, *train[0], none, ex.init_rng)
-            t1 = driver.evolve(net, sess, ex, 0, none, input_data.Batcher(len(train[0][0]),
-                                                                           ex.batch_rng))
+            t1 = alone(driver.evolve(net, sess, ex, 0, none, input_data.Batcher(
+                len(train[0][0]), ex.batch_rng)), net, sess)
             path = t1.mask
             saved = sess.run(net.params + net.moments[0] + net.moments[1])
             out = []
@@ -110,10 +111,10 @@ def main(argv=None):
                 var.load(value, sess)
             net.start_task(sess, 1, *train[1], path, ex.init_rng)
             del tried[:]
-            net.tournament = tournament
-            t2 = driver.evolve(net, sess, ex, 1, path, input_data.Batcher(len(train[1][0]),
-                                                                           ex.batch_rng))
-            net.tournament = real
+            net.tournaments = tournament
+            t2 = alone(driver.evolve(net, sess, ex, 1, path, input_data.Batcher(
+                len(train[1][0]), ex.batch_rng)), net, sess)
+            net.tournaments = real
             same = sum(np.array_equal(m, path) for m in tried)
             most = sum(int(np.sum((m > 0) & (path > 0))) >= 6 for m in tried)
             print('%4d  %5d  %s | %s   %d of %d, %d, %d%s' % (

@@ -25,16 +25,17 @@ from pathnet import PathNet, tf  # noqa: E402
 def wide(C):
     """PathNet whose tournament trains C candidates and keeps the first."""
     class Wide(PathNet):
-        def _placeholders(self, tasks):
-            super()._placeholders(tasks)
+        # (Written before slots existed; kept runnable on the slot graph: one slot.)
+        def _placeholders(self):
+            super()._placeholders()
             self.geopath = tf.placeholder(tf.float32, [C, self.L, self.M], 'geopath_wide')
 
         def _tournament_op(self):
-            correct, finite, step, keep = self._train(self.geopath, self.batches,
-                                                      self.step + 0.0, 0)
-            self.correct = correct
-            with tf.control_dependencies([keep(0)]):
-                self.tournament_op = tf.assign(self.step, step)
+            correct, finite, step, keep = self._train(
+                self.geopath[None], self.batches, tf.stack([self.slot[0].step]), 0)
+            self.correct = correct[0]
+            with tf.control_dependencies([keep([0])]):
+                self.tournament_op = tf.assign(self.slot[0].step, step[0])
     return Wide()
 
 
@@ -51,8 +52,8 @@ def run(C, reps):
     for r in range(reps):
         pop = pathnet.random_population(np.random.default_rng(r), C, 3, 10, 3)
         masks = np.stack([pathnet.path_mask(p, 10) for p in pop])
-        feed = net.feed_dict(0, frozen=none,
-                             batches=np.random.default_rng(1000 + r).integers(0, 2000, (50, 16)))
+        feed = {net.task_of_slot: [0], net.frozen: none[None], net.noise_seed: [0],
+                net.batches: np.random.default_rng(1000 + r).integers(0, 2000, (1, 50, 16))}
         feed[net.geopath] = masks
         t = time.perf_counter()
         correct, _ = sess.run([net.correct, net.tournament_op], feed)

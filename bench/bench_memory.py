@@ -33,7 +33,7 @@ def child(experiments, flags, results):
             out['ops_before'] = len(net.graph.get_operations())
             out['finalized'] = net.graph.finalized
             out['rss_before_mb'] = round(vmrss_mb(), 1)
-        row = experiment(net, *args, **kwargs)
+        row = yield from experiment(net, *args, **kwargs)
         out['rss_mb'].append(round(vmrss_mb(), 1))
         out['ops_after'] = len(net.graph.get_operations())
         return row

@@ -33,6 +33,7 @@ def child(mode, generations, threads, impl='pathnet', seed=1, warmup=0):
     import binary_mnist_pathnet as driver
     import input_data
     import pathnet
+    from lockstep.scheduler import alone
     args = driver.parse_args(['--seed', str(seed), '--max_steps', str(warmup + generations),
                               '--threads', str(threads), '--quiet'] +
                              (['--tournament', 'shared'] if impl == 'shared' else []))
@@ -63,8 +64,9 @@ def child(mode, generations, threads, impl='pathnet', seed=1, warmup=0):
         for task in (0, 1):
             net.start_task(sess, task, *train[task], keep, ex.init_rng)
             ticks.append((task, time.perf_counter()))
-            r = driver.evolve(net, sess, ex, task, frozen,
-                              input_data.Batcher(len(train[task][0]), ex.batch_rng))
+            r = alone(driver.evolve(net, sess, ex, task, frozen,
+                                    input_data.Batcher(len(train[task][0]), ex.batch_rng)),
+                      net, sess)
             frozen = keep = r.mask
     for task in (0, 1):
         t = [b - a for (ta, a), (tb, b) in zip(ticks, ticks[1:]) if ta == tb == task]

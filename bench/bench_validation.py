@@ -57,7 +57,7 @@ def child(seeds, flags, results):
     val_every = driver.parse_args(['--seeds', seeds] + flags).val_every
     now = {'experiment': None, 'task': None}     # what is running
     experiments = []
-    evaluate, tournament = pathnet.PathNet.evaluate, pathnet.PathNet.tournament
+    evaluate, tournament = pathnet.PathNet.evaluate, pathnet.PathNet.tournaments
 
     def timed_evaluate(self, *args, **kwargs):
         t0 = clock()
@@ -79,13 +79,14 @@ def child(seeds, flags, results):
         now['experiment']['tournament_s'] += clock() - t0
         now['experiment']['tournaments'] += 1
         return result
+    # (one process runs one slot, so a round is one experiment's tournament)
 
     evolve = driver.evolve
 
     def evolving(net, sess, ex, task, *args, **kwargs):
         now['task'] = task
         try:
-            return evolve(net, sess, ex, task, *args, **kwargs)
+            return (yield from evolve(net, sess, ex, task, *args, **kwargs))
         finally:
             now['task'] = None
 
@@ -97,17 +98,18 @@ def child(seeds, flags, results):
                                  'test_s': 0.0, 'test_evaluations': 0,
                                  'tournament_s': 0.0, 'tournaments': 0}
         t0 = clock()
-        row = experiment(net, sess, data, ex)
+        row = yield from experiment(net, sess, data, ex)
         e['wall_s'] = clock() - t0
         now['experiment'] = None
         e['generations'] = [int(row['task%d_generations' % t]) for t in (1, 2)]
         e['expected_val_per_task'] = expected_validations(row, val_every)
         experiments.append(e)
         return row
-    pathnet.PathNet.evaluate, pathnet.PathNet.tournament = timed_evaluate, timed_tournament
+    pathnet.PathNet.evaluate, pathnet.PathNet.tournaments = timed_evaluate, timed_tournament
     driver.evolve, driver.experiment = evolving, measured   # looked up at each call
     t0 = clock()
-    status = driver.main(['--seeds', seeds, '--quiet', '--threads', '1', '--results', results]
+    status = driver.main(['--seeds', seeds, '--quiet', '--threads', '1', '--slots', '1',
+                          '--results', results]
                          + flags, stop=driver.Stop())
     out = {'status': status, 'seeds': seeds, 'flags': ' '.join(flags), 'val_every': val_every,
            'process_wall_s': round(clock() - t0, 2), 'experiments': []}

@@ -88,6 +88,7 @@ import tempfile
 import bench_experiments
 import bench_memory
 import bench_per_generation
+import bench_slots
 import bench_startup
 import bench_study_time
 import bench_tournament
@@ -98,7 +99,7 @@ from bench_study_time import RELEASE
 from bench_validation import VALIDATION_FLAGS
 
 SECTIONS = ('startup', 'per_generation', 'memory', 'experiments', 'study_time', 'shared',
-            'plain', 'validation')
+            'plain', 'validation', 'slots')
 # Quoted context, NOT measured by this script: figures the speed issue
 # reported for other programs on a 2-core machine (not code of ours).
 REFERENCE = [('2017 script, as published', '750', '14', '136', '918'),
@@ -112,6 +113,10 @@ def parser():
     """The command line; the report reads its repeats and generations."""
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--slots_ks', default='1,2,4,8,16',
+                   help='slots: the K of 2 processes x --slots K (1 is --seeds as before)')
+    p.add_argument('--slots_experiments', type=int, default=100,
+                   help='slots: experiments per K (seeds SEED_BASE..)')
     p.add_argument('--sections', default=','.join(SECTIONS),
                    help='comma-separated, from: %s' % ', '.join(SECTIONS))
     p.add_argument('--repeats', type=int, default=3, help='processes per start-up figure')
@@ -204,6 +209,10 @@ def main():
         if 'plain' in sections:
             out['plain'] = bench_tournament.comparison(['pathnet'] + variants, a.generations,
                                                        a.warmup, a.rounds, a.seed)
+        if 'slots' in sections:
+            out['slots'] = bench_slots.section(
+                [int(k) for k in a.slots_ks.split(',')],
+                list(range(a.seed_base, a.seed_base + a.slots_experiments)), flags, tmp)
         if 'validation' in sections:
             out['validation'] = bench_validation.section(a.validation_seeds, a.validation_flags
                                                          or VALIDATION_FLAGS, tmp)
@@ -247,6 +256,8 @@ def report(out, a):
             lines += bench_tournament.report(key, out[key], a)
     if out.get('validation'):
         lines += bench_validation.report(out['validation'], a)
+    if out.get('slots'):
+        lines += bench_slots.report(out['slots'], a)
     lines += table(out)
     return '\n'.join(lines) + '\n'
 

@@ -233,6 +233,7 @@ def main(argv=None):
     import argparse
     import binary_mnist_pathnet as driver
     import input_data
+    from lockstep.scheduler import alone
     # --forward is this script's own flag; every other flag is the driver's.
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument('--forward', choices=['masked', 'cond'], default='masked')
@@ -267,8 +268,9 @@ def main(argv=None):
                                               (args.L, args.M))
             net.start_task(sess, task, *train[task], keep)
             t0 = time.time()
-            r = driver.evolve(net, sess, ex, task, frozen,
-                              input_data.Batcher(len(train[task][0]), ex.batch_rng))
+            r = alone(driver.evolve(net, sess, ex, task, frozen,
+                                    input_data.Batcher(len(train[task][0]), ex.batch_rng)),
+                      net, sess)
             print('task %d (%d vs %d) %s after %d generations, fitness %.4f, path %s, %.1f ms/gen'
                   % (task + 1, tasks[task][0], tasks[task][1],
                      'solved' if r.converged else 'DIVERGED' if r.diverged else 'NOT solved',

@@ -17,11 +17,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 API_LIST = os.path.join(ROOT, 'tests', 'data', 'tf115_compat_v1_api.txt')
-SOURCES = ['*.py', 'bench/*.py', 'tests/*.py']
+SOURCES = ['*.py', 'lockstep/*.py', 'bench/*.py', 'tests/*.py']
 
 # Attributes of a class the list names, checked by hand against TF 1.15.
 KNOWN_MEMBERS = {
     'tf.Summary.Value': 'the nested message of the Summary proto, as in TF 1.x summaries',
+    'tf.RunOptions.FULL_TRACE': 'a value of the RunOptions proto\'s TraceLevel enum, in TF 1.x '
+                                'config.proto (bench/bench_slots.py\'s trace)',
 }
 
 

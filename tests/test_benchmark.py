@@ -151,7 +151,7 @@ def test_every_section_has_a_module_and_the_child_modes_exist():
     import bench_study_time
     import bench_tournament
     assert benchmark.SECTIONS == ('startup', 'per_generation', 'memory', 'experiments',
-                                  'study_time', 'shared', 'plain', 'validation')
+                                  'study_time', 'shared', 'plain', 'validation', 'slots')
     for module in (bench_startup, bench_per_generation, bench_memory, bench_experiments,
                    bench_study_time, bench_validation):
         assert callable(module.section) and callable(module.report)

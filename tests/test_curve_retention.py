@@ -37,7 +37,7 @@ def test_task2_generations_plays_exactly_that_many_on_task_2_only():
 class GenerationNet(StubNet):
     """Its validation accuracy names the generation it was evaluated after."""
 
-    def evaluate(self, sess, task, mask, images, labels):
+    def evaluate(self, sess, task, mask, images, labels, slot=0):
         self.evaluations.append((len(self.calls), task, np.array(mask)))
         return 0.5 + len(self.calls) / 10000
 

@@ -94,7 +94,7 @@ class StubNet:
         self.calls[-1]['winner'] = w
         return np.array(correct), w, finite
 
-    def evaluate(self, sess, task, mask, images, labels):
+    def evaluate(self, sess, task, mask, images, labels, slot=0):
         """The validation accuracy: scripted (val_script) or 0.5."""
         self.evaluations.append((len(self.calls), task, np.array(mask)))
         return self.val_script.pop(0) if self.val_script else 0.5
@@ -145,7 +145,19 @@ def evolve(net, args, rng=None, batcher=None, noise_rng=None, task=0):
     ex = driver.Experiment(args, SilentReport(args), NoStop())
     ex.evo_rng, ex.noise_rng = rng, noise_rng or np.random.default_rng(7)
     ex.validation = [('validation images, task %d' % t, 'labels') for t in (1, 2)]
-    return driver.evolve(net, None, ex, task, frozen, batcher)
+    return play(driver.evolve(net, None, ex, task, frozen, batcher), net)
+
+
+def play(steps, net, sess=None):
+    """Drive a generator of driver.evolve/experiment alone, each tournament it
+    yields played by net.tournament; its return value."""
+    outcome = None
+    try:
+        while True:
+            r = steps.send(outcome)
+            outcome = net.tournament(sess, r.task, r.masks, r.frozen, r.batches, r.noise_seed)
+    except StopIteration as end:
+        return end.value
 
 
 def test_evolve_pairs_distinct_members_and_loser_becomes_mutated_winner(spies):
@@ -293,8 +305,8 @@ def test_test_accuracy_uses_the_test_split(tmp_path, mnist_dir, monkeypatch, cap
     evaluated, trained = [], []
     real_eval, real_start = PathNet.evaluate, PathNet.start_task
 
-    def evaluate(self, sess, task, mask, images, labels):
-        out = real_eval(self, sess, task, mask, images, labels)
+    def evaluate(self, sess, task, mask, images, labels, slot=0):
+        out = real_eval(self, sess, task, mask, images, labels, slot)
         evaluated.append((task, np.array(images), np.array(labels), out))
         return out
 
@@ -476,7 +488,7 @@ def test_noisy_draw_is_exact_salt_and_pepper_and_seeded():
         fake = types.SimpleNamespace(noise_seed=tf.placeholder(tf.int64, []), fresh_noise=rate)
         x = tf.placeholder(tf.float32, [50, 784])
         draw = tf.placeholder(tf.int64, [])
-        out = PathNet._noisy(fake, x, draw)
+        out = PathNet._noisy(fake, x, fake.noise_seed, draw)
     clean = np.full((50, 784), 0.5, np.float32)
     with tf.Session(graph=g) as sess:
         def noisy(seed, d, r=0.5):

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT
 
-PACKAGES = ('batch', 'analysis', 'bench')
+PACKAGES = ('batch', 'analysis', 'bench', 'lockstep')
 MAX_LINES = 455   # ~450; a longer file has two jobs. The longest: pathnet.py (454), the graph
 #                   and the evolutionary operators, together as the project's shape asks.
 MAX_TOP_LEVEL = 10

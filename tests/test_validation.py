@@ -104,9 +104,9 @@ def test_validation_images_come_from_the_validation_split(tmp_path, mnist_dir, m
         made.append((images, (a, b), out[0]))
         return out
 
-    def evaluate(self, sess, task, mask, images, labels):
+    def evaluate(self, sess, task, mask, images, labels, slot=0):
         evaluated.append((task, images))
-        return real_evaluate(self, sess, task, mask, images, labels)
+        return real_evaluate(self, sess, task, mask, images, labels, slot)
     monkeypatch.setattr(input_data, 'load_mnist', load)
     monkeypatch.setattr(input_data, 'binary_task', binary_task)
     monkeypatch.setattr(pathnet.PathNet, 'evaluate', evaluate)
