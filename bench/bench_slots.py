@@ -38,8 +38,9 @@ def processes(seeds, k, flags, tmp):
         for j, p in enumerate(procs):
             try:
                 with open('/proc/%d/status' % p.pid) as f:
-                    peak[j] = max(peak[j], *[int(l.split()[1]) / 1024 for l in f
-                                             if l.startswith('VmHWM')])
+                    # an exiting process may have no VmHWM line left
+                    peak[j] = max([peak[j]] + [int(l.split()[1]) / 1024 for l in f
+                                               if l.startswith('VmHWM')])
             except (OSError, ValueError):
                 pass
         time.sleep(0.2)
