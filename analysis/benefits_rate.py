@@ -17,6 +17,7 @@ scratch and finetune, each task to the threshold, paired by seed.
   the seeds, each resampled seed keeping its runs of every rate and control together.
 """
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FormatStrFormatter, LogLocator
 import numpy as np
 
 from analysis import stats
@@ -177,6 +178,9 @@ def plot(task1, task2, rates, level):
         ax.set_xticks(rates)
         ax.set_xticklabels(['%g' % r for r in rates], fontsize=8)
         ax.minorticks_off()
+        # labelled ticks at 1-2-5 steps: a log axis's decades alone leave most panels unlabelled
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter('%g'))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel('mean generations, 95% t CI (log scale)')
