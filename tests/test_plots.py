@@ -97,7 +97,7 @@ def decisions(text):
     """The significance marks of a table, line by line: each line with its entries' p
     and stars, CI digits dropped (they are resampled)."""
     import re
-    return [' '.join(re.sub(r'\[[-0-9., ]+\]|seed \d+', '', line).split())
+    return [' '.join(re.sub(r'\[[-+0-9., ]+\]|seed \d+', '', line).split())
             for line in text.splitlines()
             if '*' in line or 'p=' in line or 'summary' in line or '/' in line]
 
@@ -128,11 +128,33 @@ def transfer_table(seed):
     return plot_transfer.summary(table, '', 1, dup, skipped, 200, seed)
 
 
-@pytest.mark.parametrize('table', [matrix_table, study_table, transfer_table])
+def scarce_table(seed):
+    from analysis import plot_benefits as pb
+    rows = plots.read([os.path.join(LOGS, 'benefits', 'scarce')], ints=('seed', 'task2_generations'),
+                      floats=('task2_val_accuracy',),
+                      required=('control', 'task1', 'task2', 'settings', 'task2_val_curve'))
+    table = pb.cells(rows, [1, 5, 20])
+    m = pb.test(table, 200, seed)
+    return pb.summary(table, [1, 5, 20], m, 200) + '\n' + pb.markdown(table)
+
+
+def learning_rate_table(seed):
+    from analysis import benefits_rate as br
+    rows = plots.read([os.path.join(LOGS, 'benefits', 'learning_rate.csv')], ints=br.INTS,
+                      required=('control', 'settings', 'task2_val_accuracy'))
+    cells, rates, seeds, _ = br.grid(rows)
+    task2 = br.costs(cells, rates, seeds, 2, br.CONTROLS)
+    found, _ = br.tests(task2, rates, 200, seed)
+    return br.table(task2, rates, br.CONTROLS, found)
+
+
+@pytest.mark.parametrize('table', [matrix_table, study_table, transfer_table, scarce_table,
+                                   learning_rate_table])
 def test_every_tables_decisions_are_the_same_under_10_resampling_seeds(table):
     """The committed logs' tables (the transfer matrix, where the bootstrap's decisions
     used to flip with its seed; the protocol study's cells, the positive control and the
-    five controls with their 2x2; plot_transfer's verdicts) under 10 seeds."""
+    five controls with their 2x2; plot_transfer's verdicts; the benefits study's scarce-data
+    and learning-rate tables) under 10 seeds."""
     first = decisions(table(0))
     assert any('*' in line or 'SLOWER' in line for line in first)
     for seed in range(1, 10):
