@@ -60,6 +60,12 @@ Sections (--sections, all by default):
                   must match what the rows imply (expected_validations) or
                   the section fails. Shares are ratios within one process, so
                   machine load hits both sides.
+  slots           experiments per hour with 2 processes x --slots K for each
+                  K of --slots_ks (--slots_experiments seeds), ms per
+                  experiment-generation, peak RSS, a trace (bench_slots.py);
+  kernels         per K of --kernels_ks, one thread: ms per slot of a lockstep
+                  tournament, its traced split, and layer 1's kernels alone,
+                  per slot and batched over the slots (bench_kernels.py).
 
 --driver_flags adds driver flags to the experiments and study_time runs
 (e.g. '--max_steps 20 --T 10' for a quick check; the published run uses the
@@ -73,7 +79,8 @@ files); each section's measurement and report paragraph is a module of its own
 next to it: bench_startup.py, bench_per_generation.py (also the in-process
 timer the shared and plain sections use), bench_memory.py,
 bench_experiments.py, bench_study_time.py, bench_tournament.py (shared and
-plain) and bench_validation.py; bench_common.py holds what several share.
+plain), bench_validation.py, bench_slots.py and bench_kernels.py;
+bench_common.py holds what several share.
 """
 import argparse
 import json
@@ -86,6 +93,7 @@ import sys
 import tempfile
 
 import bench_experiments
+import bench_kernels
 import bench_memory
 import bench_per_generation
 import bench_slots
@@ -99,7 +107,7 @@ from bench_study_time import RELEASE
 from bench_validation import VALIDATION_FLAGS
 
 SECTIONS = ('startup', 'per_generation', 'memory', 'experiments', 'study_time', 'shared',
-            'plain', 'validation', 'slots')
+            'plain', 'validation', 'slots', 'kernels')
 # Quoted context, NOT measured by this script: figures the speed issue
 # reported for other programs on a 2-core machine (not code of ours).
 REFERENCE = [('2017 script, as published', '750', '14', '136', '918'),
@@ -115,6 +123,8 @@ def parser():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--slots_ks', default='1,2,4,8,16',
                    help='slots: the K of 2 processes x --slots K (1 is --seeds as before)')
+    p.add_argument('--kernels_ks', default='1,2,4,8',
+                   help='kernels: the K whose lockstep tournament and layer-1 kernels are timed')
     p.add_argument('--slots_experiments', type=int, default=100,
                    help='slots: experiments per K (seeds SEED_BASE..)')
     p.add_argument('--sections', default=','.join(SECTIONS),
@@ -213,6 +223,8 @@ def main():
             out['slots'] = bench_slots.section(
                 [int(k) for k in a.slots_ks.split(',')],
                 list(range(a.seed_base, a.seed_base + a.slots_experiments)), flags, tmp)
+        if 'kernels' in sections:
+            out['kernels'] = bench_kernels.section([int(k) for k in a.kernels_ks.split(',')])
         if 'validation' in sections:
             out['validation'] = bench_validation.section(a.validation_seeds, a.validation_flags
                                                          or VALIDATION_FLAGS, tmp)
@@ -258,6 +270,8 @@ def report(out, a):
         lines += bench_validation.report(out['validation'], a)
     if out.get('slots'):
         lines += bench_slots.report(out['slots'], a)
+    if out.get('kernels'):
+        lines += bench_kernels.report(out['kernels'], a)
     lines += table(out)
     return '\n'.join(lines) + '\n'
 

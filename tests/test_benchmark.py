@@ -124,7 +124,7 @@ def published(name):
         return out, f.read()
 
 
-@pytest.mark.parametrize('name', ['results', 'validation'])
+@pytest.mark.parametrize('name', ['results', 'validation', 'slots', 'kernels'])
 def test_the_report_of_a_published_runs_numbers_is_its_published_text(name):
     """Every section's paragraph and the table, in the runner's order: the
     report rebuilt from a run's .json is that run's .txt, byte for byte."""
@@ -151,7 +151,8 @@ def test_every_section_has_a_module_and_the_child_modes_exist():
     import bench_study_time
     import bench_tournament
     assert benchmark.SECTIONS == ('startup', 'per_generation', 'memory', 'experiments',
-                                  'study_time', 'shared', 'plain', 'validation', 'slots')
+                                  'study_time', 'shared', 'plain', 'validation', 'slots',
+                                  'kernels')
     for module in (bench_startup, bench_per_generation, bench_memory, bench_experiments,
                    bench_study_time, bench_validation):
         assert callable(module.section) and callable(module.report)
@@ -169,3 +170,10 @@ def test_the_batched_probe_builds_its_wide_tournament():
     import batched_probe
     net = batched_probe.wide(4)
     assert net.geopath.shape.as_list() == [4, net.L, net.M]
+
+
+def test_the_kernels_probe_times_layer_1_per_slot_and_batched():
+    """bench_kernels.layer1 builds and runs both ways (a small number of rounds)."""
+    import bench_kernels
+    for batched in (False, True):
+        assert bench_kernels.layer1(2, batched, rounds=1) > 0
