@@ -458,15 +458,21 @@ def test_interrupt_between_experiments_keeps_finished_rows(tmp_path, mnist_dir, 
     assert err == 'interrupted: 1 finished experiment(s) kept in %s' % (tmp_path / 'log.csv')
 
 
-@pytest.mark.slow
-def test_failed_seed_does_not_stop_the_next(tmp_path, mnist_dir, monkeypatch, capsys):
+def fail_seed(monkeypatch, seed, message):
+    """Make the driver's experiment of `seed` raise RuntimeError(message); the
+    other seeds run as they would."""
     real = driver.experiment
 
     def experiment(net, sess, data, ex):
-        if ex.seed == 4:
-            raise RuntimeError('boom\nsecond line')
+        if ex.seed == seed:
+            raise RuntimeError(message)
         return real(net, sess, data, ex)
     monkeypatch.setattr(driver, 'experiment', experiment)
+
+
+@pytest.mark.slow
+def test_failed_seed_does_not_stop_the_next(tmp_path, mnist_dir, monkeypatch, capsys):
+    fail_seed(monkeypatch, 4, 'boom\nsecond line')
     code, got = run_main(tmp_path, mnist_dir, SMALL + ['--seeds', '3-5'])
     assert code == 1
     assert [r['seed'] for r in got] == ['3', '5']

@@ -12,6 +12,7 @@ import binary_mnist_pathnet as driver
 import pathnet
 from lockstep import scheduler, training
 from test_driver import GOLDEN, GOLDEN_BUILD, BUILD, GOLDEN_COLUMNS, V5, VAL, StopAfterFirstRow
+from test_driver import fail_seed
 from test_driver import cached_mnist, comparable, run_main  # noqa: F401 (a fixture)
 
 TINY = ['--T', '4', '--candi', '6', '--max_steps', '16', '--threshold', '0.85',
@@ -186,13 +187,7 @@ def test_a_diverged_slot_is_recorded_and_the_others_go_on(tmp_path, mnist_dir, m
 
 
 def test_a_failed_slot_is_reported_with_its_seed(tmp_path, mnist_dir, monkeypatch, capsys):
-    real = driver.experiment
-
-    def experiment(net, sess, data, ex):
-        if ex.seed == 12:
-            raise RuntimeError('boom')
-        return real(net, sess, data, ex)
-    monkeypatch.setattr(driver, 'experiment', experiment)
+    fail_seed(monkeypatch, 12, 'boom')
     code, got = run_main(tmp_path, mnist_dir, TINY + ['--slots', '2'])
     assert code == 1
     assert sorted(r['seed'] for r in got) == ['10', '11', '13', '14']
