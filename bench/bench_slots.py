@@ -1,11 +1,14 @@
 """The `slots` section: experiments per hour with 2 processes x --slots K
 (each process runs half of the seeds, K of them at a time in one graph)
 against today's --seeds (K = 1), ms per experiment-generation, peak RSS per
-process, and where a generation's time goes (a TensorFlow FULL_TRACE of a few
-lockstep tournaments, its step_stats summed by kind of op). The `gpu` part
+process, a default study through the auto script for K = 1 and the best K
+(--slots_study_runs experiments, extrapolated to 1,000), and where a
+generation's time goes (a TensorFlow FULL_TRACE of a few lockstep
+tournaments, its step_stats summed by kind of op). The `gpu` part
 times K = 64..256 when TensorFlow sees a GPU and says it was skipped otherwise.
 
-    python bench/benchmark.py --sections slots --slots_ks 1,2,4,8,16 --out bench/slots
+    python bench/benchmark.py --sections slots --slots_ks 1,2,4,8,16 --slots_study_runs 200 \
+        --out bench/slots
     python bench/bench_slots.py --trace 4        # only the trace of K = 4
 """
 import json
@@ -14,7 +17,8 @@ import subprocess
 import sys
 import time
 
-from bench_common import ROOT
+from bench_common import ROOT, read_rows
+from bench_study_time import AUTO, auto_batch
 
 DRIVER = os.path.join(ROOT, 'binary_mnist_pathnet.py')
 # Kinds of op in a trace, by the first pattern their type matches.
@@ -109,12 +113,26 @@ def gpu():
     return {'traces': [trace(k, rounds=3) for k in (64, 128, 256)]}
 
 
-def section(ks, seeds, flags, tmp):
+def study(k, runs, seed_base, flags, tmp):
+    """A default study batch through the auto script (2 jobs, --slots k):
+    its wall time, extrapolated to 1,000 experiments."""
+    log = os.path.join(tmp, 'slots-study-k%d.csv' % k)
+    wall = auto_batch(AUTO, runs, 2, seed_base, log, os.path.join(tmp, 'slots-study-k%d' % k),
+                      ['--slots', str(k)] + flags)
+    if len(read_rows(log)) != runs:
+        sys.exit('error: the --slots %d study batch did not write one row per seed' % k)
+    return {'k': k, 'runs': runs, 'wall_s': round(wall, 1),
+            'per_1000_min': round(1000 * wall / runs / 60, 1)}
+
+
+def section(ks, seeds, flags, tmp, study_runs=0):
     out = {'runs': [processes(seeds, k, flags, tmp) for k in ks]}
     base = next(r for r in out['runs'] if r['k'] == 1)
     for r in out['runs']:
         r['ratio'] = round(r['per_hour'] / base['per_hour'], 2)
     best = max(out['runs'], key=lambda r: r['per_hour'])['k']
+    if study_runs:
+        out['study'] = [study(k, study_runs, seeds[0], flags, tmp) for k in sorted({1, best})]
     out['traces'] = [json.loads(subprocess.run(
         [sys.executable, __file__, '--trace', str(k)], stdout=subprocess.PIPE,
         universal_newlines=True, check=True).stdout.splitlines()[-1]) for k in sorted({1, best})]
@@ -137,6 +155,10 @@ def report(m, a=None):
         lines.append('  trace K=%d: %.1f ms per round (%.2f per slot); %s' % (
             t['k'], t['ms_per_round'], t['ms_per_round'] / t['k'],
             ', '.join('%s %.1f' % kv for kv in t['ms_by_kind_per_round'].items())))
+    for s in m.get('study', ()):
+        lines.append('  study through the auto script, %d experiments, 2 jobs, --slots %d: wall '
+                     '%.0f s, 1,000 experiments in %.1f min' % (s['runs'], s['k'], s['wall_s'],
+                                                                s['per_1000_min']))
     g = m['gpu']
     lines.append('  gpu: ' + (g['skipped'] if 'skipped' in g else '; '.join(
         'K=%d %.1f ms per round' % (t['k'], t['ms_per_round']) for t in g['traces'])))

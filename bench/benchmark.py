@@ -123,6 +123,9 @@ def parser():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--slots_ks', default='1,2,4,8,16',
                    help='slots: the K of 2 processes x --slots K (1 is --seeds as before)')
+    p.add_argument('--slots_study_runs', type=int, default=0,
+                   help='slots: a default study of this many experiments through the auto '
+                        'script for K = 1 and the best K (0: none)')
     p.add_argument('--kernels_ks', default='1,2,4,8',
                    help='kernels: the K whose lockstep tournament and layer-1 kernels are timed')
     p.add_argument('--slots_experiments', type=int, default=100,
@@ -222,7 +225,8 @@ def main():
         if 'slots' in sections:
             out['slots'] = bench_slots.section(
                 [int(k) for k in a.slots_ks.split(',')],
-                list(range(a.seed_base, a.seed_base + a.slots_experiments)), flags, tmp)
+                list(range(a.seed_base, a.seed_base + a.slots_experiments)), flags, tmp,
+                a.slots_study_runs)
         if 'kernels' in sections:
             out['kernels'] = bench_kernels.section([int(k) for k in a.kernels_ks.split(',')])
         if 'validation' in sections:
