@@ -62,7 +62,9 @@ Sections (--sections, all by default):
                   machine load hits both sides.
   slots           experiments per hour with 2 processes x --slots K for each
                   K of --slots_ks (--slots_experiments seeds), ms per
-                  experiment-generation, peak RSS, a trace (bench_slots.py);
+                  experiment-generation, peak RSS, a trace, and with
+                  --slots_study_runs a default study through the auto script
+                  for K = 1 and the best K (bench_slots.py);
   kernels         per K of --kernels_ks, one thread: ms per slot of a lockstep
                   tournament, its traced split, and layer 1's kernels alone,
                   per slot and batched over the slots (bench_kernels.py).
