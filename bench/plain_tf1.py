@@ -71,10 +71,14 @@ from pathnet import tf, INPUTS, CLASSES, INIT_STDDEV, INIT_BIAS  # noqa: E402
 
 
 class PlainPathNet:
-    """Same interface as pathnet.PathNet for what the driver's evolve() uses:
-    init, start_task(sess, task, images, labels, keep, rng=None) and
+    """Same interface as pathnet.PathNet for what the driver's evolve() and
+    lockstep.scheduler.alone use: init, S (one slot), start_task(sess, task,
+    images, labels, keep, rng=None), tournaments(sess, requests),
     tournament(sess, task, masks, frozen, batches, noise_seed=0) ->
-    (correct [2], winner, finite)."""
+    (correct [2], winner, finite) and evaluate(sess, task, mask, images,
+    labels)."""
+
+    S = 1   # one experiment per graph: a plain script has no lockstep slots
 
     def __init__(self, L=3, M=10, N=3, filt=20, T=50, batch_size=16,
                  learning_rate=0.001, optimizer='adam', tasks=2, seed=0, forward='masked'):
@@ -229,6 +233,20 @@ class PlainPathNet:
         return np.array([a, b]), winner, (finite_a, finite_b)[winner]
 
 
+    def tournaments(self, sess, requests):
+        """The driver's call (see pathnet.PathNet.tournaments) for the one slot."""
+        (r,) = requests
+        if r is None:
+            return [None]
+        return [self.tournament(sess, r.task, r.masks, r.frozen, r.batches, r.noise_seed)]
+
+    def evaluate(self, sess, task, mask, images, labels, slot=0):
+        """Accuracy of one path (mask [L, M]) on the given images: the held-out
+        measure evolve() takes at a task's end and on its curve."""
+        hits = sess.run(self.hits[task], {self.x: images, self.y: labels, self.geopath: mask})
+        return float(hits) / len(images)
+
+
 def main(argv=None):
     import argparse
     import binary_mnist_pathnet as driver
@@ -241,11 +259,12 @@ def main(argv=None):
     args = driver.parse_args(rest)
     unsupported = [flag for flag, value, plain in (
         ('--seeds', len(args.seeds), 1), ('--tournament', args.tournament, 'restore'),
-        ('--aggregate', args.aggregate, 'sum'), ('--noise_mode', args.noise_mode, 'fixed'))
+        ('--aggregate', args.aggregate, 'sum'), ('--noise_mode', args.noise_mode, 'fixed'),
+        ('--train_images', args.train_images, None))
         if value != plain]
     if unsupported:
         sys.exit('error: plain_tf1 runs one experiment of the restore tournament, sum '
-                 'aggregate and fixed noise; not supported: %s' % ', '.join(unsupported))
+                 'aggregate and fixed noise on all images; not supported: %s' % ', '.join(unsupported))
     args.seed = args.seeds[0]
     data = input_data.load_mnist(input_data.default_data_dir(args.data_dir))
     # The driver's experiment context: same seed, same random streams in its
@@ -253,9 +272,10 @@ def main(argv=None):
     # used here.
     ex = driver.Experiment(args, driver.Report(args), driver.Stop())
     tasks = [(args.a1, args.a2), (args.b1, args.b2)]
-    train = [input_data.binary_task(data['train_images'], data['train_labels'], a, b,
-                                     args.noise, ex.data_rng) for a, b in tasks]
-    del data
+    train, test, ex.validation = ([input_data.binary_task(
+        data[part + '_images'], data[part + '_labels'], a, b, args.noise, ex.data_rng)
+        for a, b in tasks] for part in ('train', 'test', 'validation'))
+    del data, test      # test: drawn only so that the held-out images are the driver's
     net = PlainPathNet(L=args.L, M=args.M, N=args.N, filt=args.filt, T=args.T,
                        batch_size=args.batch_size, learning_rate=args.learning_rate,
                        optimizer=args.optimizer, seed=args.seed, forward=own.forward)

@@ -165,6 +165,28 @@ def test_every_section_has_a_module_and_the_child_modes_exist():
     assert bench_study_time.RELEASE == '27c9215'
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('impl', ['pathnet', 'shared', 'plain', 'plain_cond'])
+def test_every_implementation_runs_the_drivers_loop_in_its_child(impl, mnist_dir):
+    """The per_generation, shared and plain sections' instrument, end to end:
+    each implementation plays the driver's generator loop (evolve, through
+    lockstep's scheduler, with the held-out evaluation at each task's end) for
+    exactly warmup + generations tournaments per task. The plain baseline once
+    lacked what that loop calls (tournaments, evaluate) and no test ran it."""
+    import bench_per_generation
+    assert set(bench_per_generation.IMPLS) == {'pathnet', 'shared', 'plain', 'plain_cond'}
+    import subprocess
+    p = subprocess.run([sys.executable, benchmark.__file__, '--child', 'compare', '--impl', impl,
+                        '--generations', '2', '--warmup', '1', '--threads', '1'],
+                       capture_output=True, text=True, env=dict(os.environ, MNIST_DATA_DIR=mnist_dir))
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().split('\n')[-1])
+    for task in ('task1', 'task2'):
+        assert out[task]['generations'] == 2 and len(out[task]['ms']) == 2
+        assert all(ms > 0 for ms in out[task]['ms'])
+    assert out['ops_after'] == out['ops_before']
+
+
 def test_the_batched_probe_builds_its_wide_tournament():
     """bench/batched_probe.py, the one-off probe docs/speed.md quotes."""
     import batched_probe

@@ -93,6 +93,9 @@ def test_same_tournament_as_pathnet_from_the_same_state(plain, data):
                                        rtol=1e-5, atol=2e-6)
     np.testing.assert_allclose(qs.run(plain.rw[0]), ps.run(net.readout_w)[0],
                                rtol=1e-5, atol=2e-6)
+    # The held-out measure from the same state: each path's accuracy is pathnet's.
+    accuracy = [plain.evaluate(qs, 0, path, *data) for path in (a, b)]
+    assert accuracy == [pytest.approx(net.evaluate(ps, 0, path, *data)) for path in (a, b)]
 
 
 def test_winner_kept_loser_dropped_frozen_untouched(plain, data):
@@ -103,6 +106,14 @@ def test_winner_kept_loser_dropped_frozen_untouched(plain, data):
     warm_up(sess, plain, rng, frozen, rounds=50)
     start = state(sess, plain)
     a, b = mask([0, 1], [2, 3], [4]), mask([1, 4], [3, 5], [0, 2])
+    # evaluate: the path's own accuracy (another path scores otherwise) against
+    # the labels given (swapped labels score the complement).
+    images, labels = data
+    accuracy = plain.evaluate(sess, 0, a, images, labels)
+    assert accuracy != plain.evaluate(sess, 0, b, images, labels)
+    assert plain.evaluate(sess, 0, a, images, labels[:, ::-1]) == pytest.approx(1 - accuracy)
+    evaluated = state(sess, plain)
+    assert all(np.array_equal(start[k], evaluated[k]) for k in start)    # it changes nothing
 
     def reset():
         for v in plain.graph.get_collection('variables'):
@@ -179,3 +190,20 @@ def test_refuses_what_it_does_not_implement(plain, data):
         plain.tournament(sess, 0, pair, NO_FROZEN, np.stack([batches(1)] * 2))
     with pytest.raises(ValueError):      # fresh noise
         plain.tournament(sess, 0, pair, NO_FROZEN, batches(1), noise_seed=5)
+
+
+def test_the_script_runs_one_experiment_through_the_drivers_loop(mnist_dir):
+    """python bench/plain_tf1.py: both tasks through the driver's evolve() and
+    lockstep's scheduler (one slot), held-out evaluation at each task's end,
+    the 2017 log line at the end; what it does not implement is refused."""
+    import subprocess
+    script = plain_tf1.__file__
+    env = dict(os.environ, MNIST_DATA_DIR=mnist_dir)
+    p = subprocess.run([sys.executable, script, '--seed', '1', '--max_steps', '3', '--T', '5',
+                        '--quiet'], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert 'Entire Iter:6,TASK1:3,TASK2:3,Overlap:' in p.stdout
+    for flag in ('--tournament=shared', '--train_images=20'):
+        p = subprocess.run([sys.executable, script, '--max_steps', '3', flag],
+                           capture_output=True, text=True, env=env)
+        assert p.returncode == 1 and 'not supported: ' + flag.split('=')[0] in p.stderr
