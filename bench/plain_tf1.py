@@ -232,7 +232,6 @@ class PlainPathNet:
             sess.run(self.restore[1])               # else candidate 2's state stays
         return np.array([a, b]), winner, (finite_a, finite_b)[winner]
 
-
     def tournaments(self, sess, requests):
         """The driver's call (see pathnet.PathNet.tournaments) for the one slot."""
         (r,) = requests
@@ -264,7 +263,8 @@ def main(argv=None):
         if value != plain]
     if unsupported:
         sys.exit('error: plain_tf1 runs one experiment of the restore tournament, sum '
-                 'aggregate and fixed noise on all images; not supported: %s' % ', '.join(unsupported))
+                 'aggregate and fixed noise on all images; not supported: %s'
+                 % ', '.join(unsupported))
     args.seed = args.seeds[0]
     data = input_data.load_mnist(input_data.default_data_dir(args.data_dir))
     # The driver's experiment context: same seed, same random streams in its
